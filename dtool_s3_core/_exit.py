@@ -1,0 +1,66 @@
+"""Process-exit duties: flush background uploads, and one-line errors in the dtool CLI.
+
+``dtool add item`` returns as soon as the upload is queued, so queued uploads are drained when
+the interpreter exits; a failure then ends the process with status 1 and one line on stderr,
+never a silent loss. In the dtool command line, errors of this package are printed as one line
+instead of a traceback (set ``DTOOL_S3_TRACEBACK=1`` to see it).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import weakref
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from .errors import DtoolS3Error
+
+if TYPE_CHECKING:
+    from .transfer import TaskQueue
+
+logger = logging.getLogger(__name__)
+_queues: weakref.WeakSet[TaskQueue] = weakref.WeakSet()
+_registered = threading.Event()
+
+
+def track_queue(queue: TaskQueue) -> None:
+    """Drain ``queue`` at interpreter exit if it still holds work."""
+    _queues.add(queue)
+    if not _registered.is_set():
+        _registered.set()
+        atexit.register(_drain_at_exit)
+
+
+def _drain_at_exit() -> None:
+    for queue in list(_queues):
+        try:
+            queue.drain()
+        except BaseException as exc:
+            sys.stderr.write(f"Error: upload failed: {exc}\n")
+            sys.stderr.flush()
+            sys.stdout.flush()
+            os._exit(1)
+
+
+def _is_dtool_cli() -> bool:
+    argv = getattr(sys, "argv", None) or [""]
+    return bool(os.path.basename(str(argv[0])) == "dtool")
+
+
+def install_cli_excepthook() -> None:
+    """In the dtool CLI, print DtoolS3Error (and its causes) as one line, exit status 1."""
+    if not _is_dtool_cli() or os.environ.get("DTOOL_S3_TRACEBACK"):
+        return
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if isinstance(exc, DtoolS3Error):
+            sys.stderr.write(f"Error: {exc}\n")
+            return
+        previous(kind, exc, tb)
+
+    sys.excepthook = hook

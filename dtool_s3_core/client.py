@@ -1,0 +1,265 @@
+"""The one place that talks to S3: cached botocore clients, retries, logging, error translation.
+
+Every request of the package goes through :meth:`S3Client.call` (or :meth:`S3Client.list`,
+which pages through it). Botocore's *standard* retry mode retries throttling (503 SlowDown),
+5xx answers, connection resets and timeouts with exponential backoff and jitter, classified by
+error code; :func:`retrying` extends that to failures while a response body is being read, which
+botocore cannot retry on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import boto3
+from botocore import UNSIGNED
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+from urllib3.exceptions import ProtocolError
+
+from . import errors
+from .config import S3Config
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_TRANSIENT_BODY_ERRORS = (
+    ResponseStreamingError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+    ProtocolError,
+    ConnectionError,
+)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One entry of a listing."""
+
+    key: str
+    size: int
+    last_modified: float
+    etag: str
+
+
+class _ClientCache:
+    """Thread-safe cache of botocore clients keyed by everything that shapes them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[Any, ...], BaseClient] = {}
+
+    def get(self, config: S3Config, unsigned: bool = False) -> BaseClient:
+        key = (*config.client_key(), unsigned)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = _build_client(config, unsigned)
+                self._clients[key] = client
+            return client
+
+
+def _build_client(config: S3Config, unsigned: bool) -> BaseClient:
+    session = boto3.session.Session(
+        aws_access_key_id=config.access_key_id,
+        aws_secret_access_key=config.secret_access_key,
+        aws_session_token=config.session_token,
+        profile_name=config.profile,
+        region_name=config.region,
+    )
+    botocore_config = Config(
+        signature_version=UNSIGNED if unsigned else "s3v4",
+        s3={"addressing_style": config.addressing_style},
+        retries={"mode": "standard", "max_attempts": config.max_attempts},
+        max_pool_connections=max(10, 2 * config.max_concurrency),
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        request_checksum_calculation=config.checksum_mode,
+        response_checksum_validation=config.checksum_mode,
+        tcp_keepalive=True,
+    )
+    client = session.client("s3", endpoint_url=config.endpoint_url, config=botocore_config)
+    # Several S3 servers (SeaweedFS among them) insist on Content-MD5 for DeleteObjects, which
+    # botocore no longer sends when checksums are only calculated "when required".
+    client.meta.events.register("before-sign.s3.DeleteObjects", _add_content_md5)
+    return client
+
+
+def _add_content_md5(request: Any, **_: Any) -> None:
+    body = request.body or b""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if isinstance(body, bytes) and "Content-MD5" not in request.headers:
+        request.headers["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
+_CLIENTS = _ClientCache()
+
+
+class S3Client:
+    """S3 access for one bucket with one configuration."""
+
+    def __init__(self, config: S3Config) -> None:
+        self.config = config
+        self.bucket = config.bucket
+        self._client = _CLIENTS.get(config)
+
+    def __repr__(self) -> str:
+        return f"S3Client(bucket={self.bucket!r}, endpoint={self.config.endpoint_url!r})"
+
+    def call(self, operation: str, key: str | None = None, **params: Any) -> dict[str, Any]:
+        """Run one S3 operation on this bucket and return its response.
+
+        :param operation: botocore method name, e.g. ``"put_object"``
+        :param key: the object key, if the operation takes one
+        :param params: the remaining operation parameters
+        :raises DtoolS3Error: translated from any botocore error
+        """
+        if key is not None:
+            params["Key"] = key
+        logger.debug("S3 %s s3://%s/%s", operation, self.bucket, key or "")
+        try:
+            response: dict[str, Any] = getattr(self._client, operation)(
+                Bucket=self.bucket, **params
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise errors.translate(exc, self.bucket, key, self.config.endpoint_url) from exc
+        return response
+
+    def exists(self, key: str) -> dict[str, Any] | None:
+        """Return the HEAD response of a key, or None if it does not exist (one request)."""
+        try:
+            return self.call("head_object", key)
+        except errors.ObjectNotFound:
+            return None
+
+    def get_bytes(self, key: str) -> tuple[bytes, dict[str, str]] | None:
+        """Return (body, user metadata) of a key, or None if it does not exist."""
+
+        def fetch() -> tuple[bytes, dict[str, str]] | None:
+            try:
+                response = self.call("get_object", key)
+            except errors.ObjectNotFound:
+                return None
+            return response["Body"].read(), response.get("Metadata", {})
+
+        return retrying(fetch, self.config.max_attempts, f"s3://{self.bucket}/{key}")
+
+    def put_bytes(self, key: str, body: bytes, metadata: dict[str, str] | None = None) -> None:
+        """Store a small object with Content-MD5, so the server verifies what it received."""
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode("ascii")
+        self.call("put_object", key, Body=body, ContentMD5=md5, Metadata=metadata or {})
+
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Yield every object under a prefix, paging 1000 keys at a time."""
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"Prefix": prefix}
+            if token:
+                params["ContinuationToken"] = token
+            response = self.call("list_objects_v2", **params)
+            for entry in response.get("Contents", []):
+                modified: datetime = entry["LastModified"]
+                yield ObjectInfo(
+                    key=entry["Key"],
+                    size=int(entry["Size"]),
+                    last_modified=modified.timestamp(),
+                    etag=str(entry.get("ETag", "")).strip('"'),
+                )
+            if not response.get("IsTruncated"):
+                return
+            token = response.get("NextContinuationToken")
+
+    def delete_many(self, keys: list[str]) -> None:
+        """Delete keys in batches of 1000 (one request per batch)."""
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            response = self.call("delete_objects", Delete={"Objects": batch, "Quiet": True})
+            failed = response.get("Errors") or []
+            if failed:
+                first = failed[0]
+                raise errors.TransferFailed(
+                    f"could not delete {len(failed)} key(s) in s3://{self.bucket}, e.g. "
+                    f"{first.get('Key')}: {first.get('Code')}"
+                )
+
+    def bucket_exists(self) -> bool:
+        """Return whether the bucket exists (used to explain a 404)."""
+        try:
+            self.call("head_bucket")
+        except (errors.ObjectNotFound, errors.BucketNotFound):
+            return False
+        return True
+
+    def missing(self, key: str, what: str) -> errors.DtoolS3Error:
+        """Return the error for a missing key, telling a missing bucket apart."""
+        if not self.bucket_exists():
+            return errors.BucketNotFound(
+                f"bucket '{self.bucket}' does not exist at "
+                f"{self.config.endpoint_url or 'the default AWS endpoint'}: create it or check "
+                f"the bucket name and DTOOL_S3_ENDPOINT_{self.bucket}"
+            )
+        return errors.ObjectNotFound(f"{what} not found: s3://{self.bucket}/{key}")
+
+    def presign_get(self, key: str, expiry: int) -> str:
+        """Return a SigV4 presigned GET URL (signing is local: no request)."""
+        url: str = self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expiry
+        )
+        return url
+
+    def public_url(self, key: str) -> str:
+        """Return the unsigned URL of a key, as a public-read object is reached."""
+        unsigned = _CLIENTS.get(self.config, unsigned=True)
+        url: str = unsigned.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}
+        )
+        return url
+
+    def anonymous_readable(self, key: str) -> bool:
+        """Return whether an unsigned HEAD of ``key`` succeeds (is it really public?)."""
+        unsigned = _CLIENTS.get(self.config, unsigned=True)
+        logger.debug("S3 anonymous head_object s3://%s/%s", self.bucket, key)
+        try:
+            unsigned.head_object(Bucket=self.bucket, Key=key)
+        except ClientError:
+            return False
+        except BotoCoreError as exc:
+            raise errors.translate(exc, self.bucket, key, self.config.endpoint_url) from exc
+        return True
+
+
+def retrying(fn: Callable[[], T], max_attempts: int, what: str) -> T:
+    """Call ``fn`` again when reading a response body fails midway (reset, truncation, timeout).
+
+    Botocore retries a request until its headers arrive; a body that breaks afterwards surfaces
+    here. Backoff is exponential with full jitter, capped at 20 s per wait.
+    """
+    for attempt in range(1, max_attempts + 1):
+        try:
+            return fn()
+        except _TRANSIENT_BODY_ERRORS as exc:
+            if attempt == max_attempts:
+                raise errors.TransferFailed(
+                    f"reading {what} failed {max_attempts} times: {type(exc).__name__}"
+                ) from exc
+            delay = random.uniform(0, min(20.0, 0.1 * 2**attempt))
+            logger.info("retrying %s after %s (attempt %d)", what, type(exc).__name__, attempt)
+            time.sleep(delay)
+    raise AssertionError("unreachable")

@@ -1,0 +1,275 @@
+"""Per-bucket configuration: one frozen :class:`S3Config` and one resolver.
+
+Precedence, highest first, for every setting of bucket ``B``:
+
+1. a scoped override for ``B`` (:func:`override` with ``bucket="B"``), then a scoped override for
+   every bucket (``bucket=None``); integrations use this instead of ``os.environ``;
+2. the environment variable ``<KEY>_B``, then the JSON config file's ``<KEY>_B``
+   (``config_path``, default ``~/.config/dtool/dtool.json``): the environment wins, as in dtoolcore;
+3. the global key ``<KEY>`` from the environment, then from the file (only for settings that have
+   a global form, see :data:`SETTINGS`);
+4. the default; for endpoint, credentials, region and profile that means botocore's own chain
+   (``AWS_*`` variables, ``~/.aws``, ``AWS_ENDPOINT_URL_S3``).
+
+An empty string counts as unset, except that a per-bucket credential that is present but empty
+is reported as a partial configuration.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from dtoolcore.utils import DEFAULT_CACHE_PATH, DEFAULT_CONFIG_PATH
+
+from .errors import ConfigurationError
+
+MiB = 1024 * 1024
+#: SigV4 presigned URLs are valid for at most seven days.
+MAX_PRESIGN_EXPIRY = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class S3Config:
+    """Everything needed to talk to one bucket. Secrets are kept out of ``repr``."""
+
+    bucket: str
+    endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    profile: str | None = None
+    region: str | None = None
+    addressing_style: str = "auto"
+    dataset_prefix: str = ""
+    publish_expiry: int | None = None
+    max_concurrency: int = 16
+    multipart_threshold: int = 64 * MiB
+    part_size: int = 16 * MiB
+    checksum_mode: str = "when_required"
+    max_attempts: int = 8
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    cache_directory: str = DEFAULT_CACHE_PATH
+
+    def client_key(self) -> tuple[Any, ...]:
+        """Return the settings that decide how a client is built (the client-cache key)."""
+        return (
+            self.endpoint_url,
+            self.access_key_id,
+            self.secret_access_key,
+            self.session_token,
+            self.profile,
+            self.region,
+            self.addressing_style,
+            self.checksum_mode,
+            self.max_attempts,
+            self.connect_timeout,
+            self.read_timeout,
+            self.max_concurrency,
+        )
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one S3Config field is named in dtool's configuration."""
+
+    field: str
+    key: str
+    per_bucket: bool = True
+    global_form: bool = True
+    doc: str = ""
+
+
+#: The configuration table; docs/configuration.md is generated from the same facts.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("endpoint_url", "DTOOL_S3_ENDPOINT", global_form=False, doc="endpoint URL"),
+    Setting("access_key_id", "DTOOL_S3_ACCESS_KEY_ID", global_form=False, doc="access key id"),
+    Setting("secret_access_key", "DTOOL_S3_SECRET_ACCESS_KEY", global_form=False, doc="secret"),
+    Setting("session_token", "DTOOL_S3_SESSION_TOKEN", global_form=False, doc="session token"),
+    Setting("dataset_prefix", "DTOOL_S3_DATASET_PREFIX", doc="prefix for new datasets"),
+    Setting("publish_expiry", "DTOOL_S3_PUBLISH_EXPIRY", doc="presigned URL lifetime (s)"),
+    Setting("profile", "DTOOL_S3_PROFILE", doc="AWS profile name"),
+    Setting("region", "DTOOL_S3_REGION", doc="region"),
+    Setting("addressing_style", "DTOOL_S3_ADDRESSING_STYLE", doc="path, virtual or auto"),
+    Setting("max_concurrency", "DTOOL_S3_MAX_CONCURRENCY", doc="parallel requests"),
+    Setting("multipart_threshold", "DTOOL_S3_MULTIPART_THRESHOLD", doc="bytes"),
+    Setting("part_size", "DTOOL_S3_MULTIPART_PART_SIZE", doc="bytes"),
+    Setting("checksum_mode", "DTOOL_S3_CHECKSUM_MODE", doc="when_required or when_supported"),
+    Setting("max_attempts", "DTOOL_S3_MAX_ATTEMPTS", doc="attempts per request"),
+    Setting("connect_timeout", "DTOOL_S3_CONNECT_TIMEOUT", doc="seconds"),
+    Setting("read_timeout", "DTOOL_S3_READ_TIMEOUT", doc="seconds"),
+    Setting("cache_directory", "DTOOL_CACHE_DIRECTORY", per_bucket=False, doc="download cache"),
+)
+
+_FIELD_TYPES = {f.name: f.type for f in fields(S3Config)}
+_CREDENTIALS = ("access_key_id", "secret_access_key")
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"k": 1024, "m": MiB, "g": 1024 * MiB}
+
+_overrides: contextvars.ContextVar[tuple[tuple[str | None, Mapping[str, Any]], ...]] = (
+    contextvars.ContextVar("dtool_s3_core_overrides", default=())
+)
+
+
+@contextmanager
+def override(bucket: str | None = None, **settings: Any) -> Iterator[None]:
+    """Apply settings to every S3Config resolved inside the ``with`` block (this context only).
+
+    :param bucket: the bucket they apply to; ``None`` for every bucket
+    :param settings: S3Config field names and values; ``None`` values are ignored
+    :raises ConfigurationError: for an unknown field name
+    """
+    unknown = set(settings) - set(_FIELD_TYPES) - {"bucket"}
+    if unknown:
+        raise ConfigurationError(f"unknown S3 setting(s): {', '.join(sorted(unknown))}")
+    layer = {k: v for k, v in settings.items() if v is not None}
+    token = _overrides.set((*_overrides.get(), (bucket, layer)))
+    try:
+        yield
+    finally:
+        _overrides.reset(token)
+
+
+def read_config_file(config_path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """Return the JSON config file as a dict ({} if it does not exist).
+
+    :raises ConfigurationError: if the file is not a JSON object
+    """
+    path = Path(config_path or DEFAULT_CONFIG_PATH).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the dtool config file {path}: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"the dtool config file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"the dtool config file {path} must hold a JSON object")
+    return data
+
+
+def resolve_config(bucket: str, config_path: str | os.PathLike[str] | None = None) -> S3Config:
+    """Resolve the settings of one bucket following the precedence in the module docstring.
+
+    :param bucket: bucket name (used literally as the key suffix, as dtool-s3 does)
+    :param config_path: dtool JSON config file; default ``~/.config/dtool/dtool.json``
+    :returns: a frozen S3Config
+    :raises ConfigurationError: for partial credentials or malformed values
+    """
+    file_values = read_config_file(config_path)
+    overrides = _overrides.get()
+    raw: dict[str, Any] = {}
+    present: set[str] = set()
+    for setting in SETTINGS:
+        found, value = _lookup(setting, bucket, file_values, overrides)
+        if found:
+            present.add(setting.field)
+        if value not in (None, ""):
+            raw[setting.field] = value
+    _check_credentials(bucket, raw, present)
+    values = {name: _coerce(name, value, bucket) for name, value in raw.items()}
+    values.setdefault("addressing_style", "path" if values.get("endpoint_url") else "auto")
+    if "endpoint_url" not in values and "checksum_mode" not in values:
+        values["checksum_mode"] = "when_supported"
+    config = S3Config(bucket=bucket, **values)
+    _validate(config)
+    return config
+
+
+def _lookup(
+    setting: Setting,
+    bucket: str,
+    file_values: Mapping[str, Any],
+    overrides: tuple[tuple[str | None, Mapping[str, Any]], ...],
+) -> tuple[bool, Any]:
+    for scope in (bucket, None):
+        for layer_bucket, layer in reversed(overrides):
+            if layer_bucket == scope and setting.field in layer:
+                return True, layer[setting.field]
+    names = []
+    if setting.per_bucket:
+        names.append(f"{setting.key}_{bucket}")
+    if setting.global_form:
+        names.append(setting.key)
+    for name in names:
+        if name in os.environ:
+            return True, os.environ[name]
+        if name in file_values:
+            return True, file_values[name]
+    return False, None
+
+
+def _check_credentials(bucket: str, raw: Mapping[str, Any], present: set[str]) -> None:
+    given = [name for name in _CREDENTIALS if name in present]
+    complete = [name for name in _CREDENTIALS if raw.get(name)]
+    if given and len(complete) != len(_CREDENTIALS):
+        missing = [
+            f"DTOOL_S3_{name.upper()}_{bucket}" for name in _CREDENTIALS if name not in complete
+        ]
+        raise ConfigurationError(
+            f"partial credentials for bucket '{bucket}': set {' and '.join(missing)} as well, "
+            "or remove the other key to use the AWS credential chain"
+        )
+
+
+def _coerce(name: str, value: Any, bucket: str) -> Any:
+    kind = str(_FIELD_TYPES[name])
+    try:
+        if name in {"multipart_threshold", "part_size"}:
+            return _parse_size(value)
+        if kind.startswith("int"):
+            return int(value)
+        if kind.startswith("float"):
+            return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"setting {name} for bucket '{bucket}' must be a number, got {value!r}"
+        ) from exc
+    return str(value)
+
+
+def _parse_size(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    match = _SIZE_RE.match(str(value))
+    if not match:
+        raise ValueError(value)
+    number, unit = match.groups()
+    return int(number) * (_SIZE_UNITS[unit[0].lower()] if unit else 1)
+
+
+def _validate(config: S3Config) -> None:
+    bucket = config.bucket
+    if config.addressing_style not in {"auto", "path", "virtual"}:
+        raise ConfigurationError(
+            f"DTOOL_S3_ADDRESSING_STYLE for '{bucket}' must be auto, path or virtual"
+        )
+    if config.checksum_mode not in {"when_required", "when_supported"}:
+        raise ConfigurationError(
+            f"DTOOL_S3_CHECKSUM_MODE for '{bucket}' must be when_required or when_supported"
+        )
+    if config.endpoint_url and not re.match(r"^https?://[^/\s]+", config.endpoint_url):
+        raise ConfigurationError(
+            f"DTOOL_S3_ENDPOINT_{bucket} must be an http:// or https:// URL, "
+            f"got {config.endpoint_url!r}"
+        )
+    if config.publish_expiry is not None and not 0 < config.publish_expiry <= MAX_PRESIGN_EXPIRY:
+        raise ConfigurationError(
+            f"DTOOL_S3_PUBLISH_EXPIRY must be between 1 and {MAX_PRESIGN_EXPIRY} seconds "
+            f"(7 days, the SigV4 limit), got {config.publish_expiry}"
+        )
+    if config.part_size < 5 * MiB:
+        raise ConfigurationError("DTOOL_S3_MULTIPART_PART_SIZE must be at least 5 MiB (S3 limit)")
+    if config.max_concurrency < 1 or config.max_attempts < 1:
+        raise ConfigurationError("DTOOL_S3_MAX_CONCURRENCY and DTOOL_S3_MAX_ATTEMPTS must be >= 1")

@@ -1,0 +1,169 @@
+"""The item inventory of one dataset, built from one paginated listing and reused.
+
+dtoolcore asks for handles, sizes, timestamps and hashes item by item and iterates the handles
+several times per freeze or copy. The inventory answers all of that from one ``data/`` listing
+(size, Last-Modified) plus what is already known: items this process uploaded, and the manifest of
+a frozen dataset. Only items known from neither get a HEAD (for their ``handle`` and ``checksum``
+metadata), and those HEADs run concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from . import errors
+from .client import S3Client
+from .keys import IDENTIFIER_RE, KeyLayout, decode_handle, identifier
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Item:
+    """What is known of one stored item."""
+
+    identifier: str
+    handle: str
+    size: int
+    timestamp: float
+    checksum: str | None
+
+
+@dataclass(frozen=True)
+class Known:
+    """An item's handle, and its checksum if known, from an upload or a manifest."""
+
+    handle: str
+    checksum: str | None
+
+
+class Inventory:
+    """Items of one dataset; thread-safe; refreshed lazily after uploads."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        layout: KeyLayout,
+        base64_handles: Callable[[], bool],
+    ) -> None:
+        self._client = client
+        self._layout = layout
+        self._base64_handles = base64_handles
+        self._lock = threading.RLock()
+        self._known: dict[str, Known] = {}
+        self._items: dict[str, Item] | None = None
+
+    def learn(self, handle: str, checksum: str | None) -> None:
+        """Record an item's handle (and checksum) so that it needs no HEAD later."""
+        with self._lock:
+            self._known[identifier(handle)] = Known(handle, checksum)
+            self._items = None
+
+    def forget(self) -> None:
+        """Drop the listing; the next question lists again."""
+        with self._lock:
+            self._items = None
+
+    def items(self) -> dict[str, Item]:
+        """Return every stored item by identifier (one listing per 1000 items, cached)."""
+        with self._lock:
+            if self._items is None:
+                self._items = self._build()
+            return self._items
+
+    def get(self, handle: str) -> Item:
+        """Return one item by handle, with one HEAD if the listing has not seen it."""
+        ident = identifier(handle)
+        with self._lock:
+            found = (self._items or {}).get(ident)
+        if found is not None:
+            return found
+        head = self._client.exists(self._layout.item(ident))
+        if head is None:
+            raise self._client.missing(self._layout.item(ident), f"item {handle!r}")
+        return Item(
+            identifier=ident,
+            handle=handle,
+            size=int(head["ContentLength"]),
+            timestamp=head["LastModified"].timestamp(),
+            checksum=head.get("Metadata", {}).get("checksum"),
+        )
+
+    def checksum(self, handle: str) -> str:
+        """Return the stored ``checksum`` metadata, fetching all missing ones concurrently."""
+        item = self.get(handle)
+        if item.checksum is None:
+            with self._lock:
+                if self._items is not None and item.identifier in self._items:
+                    self._fill(self._items, only_checksums=True)
+                    item = self._items[item.identifier]
+                else:
+                    item = self._head_item(item.identifier)
+        if item.checksum is None:
+            raise errors.DatasetStateError(
+                f"s3://{self._client.bucket}/{self._layout.item(item.identifier)} has no "
+                "checksum metadata; re-upload the item"
+            )
+        return item.checksum
+
+    def _build(self) -> dict[str, Item]:
+        items: dict[str, Item] = {}
+        prefix = self._layout.data_prefix
+        for info in self._client.list_objects(prefix):
+            ident = info.key[len(prefix) :]
+            if not IDENTIFIER_RE.match(ident):
+                logger.warning("ignoring stray key s3://%s/%s", self._client.bucket, info.key)
+                continue
+            known = self._known.get(ident)
+            items[ident] = Item(
+                identifier=ident,
+                handle=known.handle if known else "",
+                size=info.size,
+                timestamp=info.last_modified,
+                checksum=known.checksum if known else None,
+            )
+        self._fill(items, only_checksums=False)
+        return items
+
+    def _fill(self, items: dict[str, Item], only_checksums: bool) -> None:
+        wanted = [
+            ident
+            for ident, item in items.items()
+            if (item.checksum is None if only_checksums else not item.handle)
+        ]
+        if not wanted:
+            return
+        workers = max(1, min(self._client.config.max_concurrency, len(wanted)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dtool-s3-head") as pool:
+            for fetched in pool.map(self._head_item, wanted):
+                current = items[fetched.identifier]
+                items[fetched.identifier] = replace(
+                    current, handle=current.handle or fetched.handle, checksum=fetched.checksum
+                )
+                self._known[fetched.identifier] = Known(fetched.handle, fetched.checksum)
+
+    def _head_item(self, ident: str) -> Item:
+        key = self._layout.item(ident)
+        head = self._client.exists(key)
+        if head is None:
+            raise errors.ObjectNotFound(
+                f"item vanished while listing: s3://{self._client.bucket}/{key}"
+            )
+        metadata = head.get("Metadata", {})
+        encoded = metadata.get("handle")
+        if encoded is None:
+            raise errors.DatasetStateError(
+                f"s3://{self._client.bucket}/{key} has no handle metadata: it was not written by "
+                "dtool; remove it or re-upload the item"
+            )
+        return Item(
+            identifier=ident,
+            handle=decode_handle(encoded, self._base64_handles()),
+            size=int(head["ContentLength"]),
+            timestamp=head["LastModified"].timestamp(),
+            checksum=metadata.get("checksum"),
+        )
