@@ -1,0 +1,149 @@
+"""Shared fixtures: loopback S3 servers, fresh buckets, isolated dtool environments, CLI runners.
+
+The S3 servers run for the whole session, once per kind listed in DTOOL_S3_TEST_SERVERS
+(default: moto and SeaweedFS), so every test that uses ``s3`` runs against both.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dtoolcore
+import pytest
+
+from dtool_s3_core.testing import S3Server, s3_server
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+ORACLE_BIN = ROOT / ".venv-oracle" / "bin"
+SERVERS = [s for s in os.environ.get("DTOOL_S3_TEST_SERVERS", "moto,seaweedfs").split(",") if s]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Strip AWS and dtool settings of the machine, and give each test its own HOME."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "DTOOL_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    (tmp_path / "home").mkdir()
+
+
+@pytest.fixture(scope="session", params=SERVERS)
+def s3(request: pytest.FixtureRequest) -> Iterator[S3Server]:
+    with s3_server(request.param) as server:
+        yield server
+
+
+@pytest.fixture
+def bucket(s3: S3Server) -> str:
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(name)
+    return name
+
+
+def bucket_env(server: S3Server, bucket: str) -> dict[str, str]:
+    """The dtool-s3 per-bucket variables for ``bucket`` on ``server``."""
+    return {
+        f"DTOOL_S3_ENDPOINT_{bucket}": server.endpoint_url,
+        f"DTOOL_S3_ACCESS_KEY_ID_{bucket}": server.access_key,
+        f"DTOOL_S3_SECRET_ACCESS_KEY_{bucket}": server.secret_key,
+    }
+
+
+@dataclass
+class Dtool:
+    """Runs a dtool command line (ours or the dtool-s3 0.14.1 oracle) in an isolated HOME."""
+
+    bin_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def run(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **self.env, "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}"}
+        result = subprocess.run(
+            [str(self.bin_dir / "dtool"), *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"dtool {' '.join(args)} exited {result.returncode}\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def __call__(self, *args: str) -> str:
+        return self.run(*args).stdout
+
+    def add_bucket(self, server: S3Server, bucket: str) -> None:
+        self.env.update(bucket_env(server, bucket))
+
+
+@pytest.fixture
+def dtool(tmp_path: Path, s3: S3Server, bucket: str) -> Dtool:
+    """Our dtool CLI, configured for ``bucket``."""
+    runner = Dtool(
+        VENV_BIN, {"HOME": str(tmp_path / "home"), "DTOOL_CACHE_DIRECTORY": str(tmp_path / "cache")}
+    )
+    runner.add_bucket(s3, bucket)
+    return runner
+
+
+@pytest.fixture
+def oracle(tmp_path: Path, s3: S3Server, bucket: str) -> Dtool:
+    """dtool with dtool-s3 0.14.1 (separate virtualenv), configured for ``bucket``."""
+    if not (ORACLE_BIN / "dtool").exists():
+        if os.environ.get("CI"):
+            pytest.fail("the dtool-s3 0.14.1 oracle is missing: run scripts/bootstrap.sh")
+        pytest.skip("the dtool-s3 0.14.1 oracle virtualenv is not installed")
+    runner = Dtool(
+        ORACLE_BIN,
+        {"HOME": str(tmp_path / "home"), "DTOOL_CACHE_DIRECTORY": str(tmp_path / "ocache")},
+    )
+    runner.add_bucket(s3, bucket)
+    return runner
+
+
+SOURCE_FILES = {
+    "hello.txt": b"hello\n",
+    "sub/dir/with space.txt": b"hello\n",
+    "empty": b"",
+    "j\u00e4tte.txt": "j\u00e4tte!\n".encode(),
+}
+
+
+def make_source_dataset(where: Path, big_size: int = 0, name: str = "ds1") -> Path:
+    """Create and freeze a local dataset like the one of the format spec (section 3.1).
+
+    Local datasets are made with dtoolcore's own disk broker: they are inputs, not under test.
+    """
+    where.mkdir(parents=True, exist_ok=True)
+    src = where / "src"
+    files = dict(SOURCE_FILES)
+    if big_size:
+        files["big.bin"] = os.urandom(big_size)
+    admin = dtoolcore.generate_admin_metadata(name)
+    proto = dtoolcore.generate_proto_dataset(admin, str(where))
+    proto.create()
+    proto.put_readme("---\ndescription: round trip test\n")
+    for relpath, content in files.items():
+        path = src / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        proto.put_item(str(path), relpath)
+        proto.add_item_metadata(relpath, "kind", f"k-{len(relpath)}")
+    proto.freeze()
+    return where / name
