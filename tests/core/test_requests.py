@@ -1,0 +1,62 @@
+"""Hard checks on request counts, counted at a proxy between the dtool CLI and the server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import dtoolcore
+import pytest
+
+from dtool_s3_core.proxy import S3Proxy
+from dtool_s3_core.testing import S3Server
+from tests.conftest import VENV_BIN, Dtool
+
+N_ITEMS = 100
+
+
+@pytest.fixture
+def proxy(s3: S3Server) -> Iterator[S3Proxy]:
+    with S3Proxy(s3.endpoint_url) as running:
+        yield running
+
+
+def local_dataset(where: Path, count: int) -> Path:
+    admin = dtoolcore.generate_admin_metadata("many")
+    proto = dtoolcore.generate_proto_dataset(admin, str(where))
+    proto.create()
+    proto.put_readme("---\nkind: request count\n")
+    for number in range(count):
+        path = where / f"f{number}"
+        path.write_bytes(os.urandom(4096))
+        proto.put_item(str(path), f"dir/file {number}.bin")
+    proto.freeze()
+    return where / "many"
+
+
+def test_requests_per_item(proxy: S3Proxy, s3: S3Server, bucket: str, tmp_path: Path) -> None:
+    dtool = Dtool(VENV_BIN, {"HOME": str(tmp_path), "DTOOL_CACHE_DIRECTORY": str(tmp_path / "c")})
+    dtool.add_bucket(s3, bucket)
+    dtool.env[f"DTOOL_S3_ENDPOINT_{bucket}"] = proxy.url
+    local = local_dataset(tmp_path, N_ITEMS)
+
+    proxy.stats.reset()
+    dtool("cp", str(local), f"s3://{bucket}")
+    up = proxy.stats.snapshot()
+    assert up["total"] <= 1.2 * N_ITEMS, up
+    assert up["by_operation"].get("HeadObject", 0) == 0, up
+
+    proxy.stats.reset()
+    uri = dtool("ls", "-q", f"s3://{bucket}").split()[0]
+    assert proxy.stats.snapshot()["total"] <= 3
+
+    (tmp_path / "out").mkdir()
+    proxy.stats.reset()
+    dtool("cp", uri, str(tmp_path / "out"))
+    down = proxy.stats.snapshot()
+    assert down["total"] <= 1.1 * N_ITEMS, down
+
+    proxy.stats.reset()
+    assert "All good" in dtool("verify", uri)
+    assert proxy.stats.snapshot()["total"] <= 10
