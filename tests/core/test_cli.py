@@ -73,6 +73,12 @@ def test_tags_annotations_readme_updates(dtool: Dtool, bucket: str, tmp_path: Pa
     local = make_source_dataset(tmp_path / "local")
     dtool("cp", str(local), f"s3://{bucket}")
     uri = uri_of(dtool, bucket)
+    identifiers = dtool("identifiers", uri).split()
+    assert "3857b672471862eab426eba0622e44bd2cedbd5d" in identifiers
+    props = json.loads(dtool("item", "properties", uri, "3857b672471862eab426eba0622e44bd2cedbd5d"))
+    assert props["relpath"] == "hello.txt" and props["size_in_bytes"] == 6
+    fetched = dtool("item", "fetch", uri, "3857b672471862eab426eba0622e44bd2cedbd5d").strip()
+    assert fetched.endswith(".txt") and Path(fetched).read_bytes() == b"hello\n"
     dtool("tag", "set", uri, "good")
     dtool("tag", "set", uri, "checked")
     dtool("tag", "delete", uri, "checked")
