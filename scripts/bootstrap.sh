@@ -10,11 +10,15 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[test]"
   rm -f .venv/.bootstrap-*; touch "$stamp"
 fi
-if [ "${WITH_ORACLE:-1}" = 1 ] && [ ! -f .venv-oracle/.ok ]; then
+oracle_stamp=.venv-oracle/.ok-$(sha1sum scripts/bootstrap.sh | cut -c1-12)
+if [ "${WITH_ORACLE:-1}" = 1 ] && [ ! -f "$oracle_stamp" ]; then
   rm -rf .venv-oracle; "$PY" -m venv .venv-oracle
   .venv-oracle/bin/python -m pip install -q --upgrade pip
-  .venv-oracle/bin/python -m pip install -q "dtool-s3==0.14.1" "dtoolcore==3.19.0" "setuptools<81" \
+  .venv-oracle/bin/python -m pip install -q "dtool-s3==0.14.1" "dtoolcore==3.19.0" \
     "dtool-cli==0.7.1" "dtool-create==0.23.4" "dtool-info==0.16.2" "dtool-http==0.5.2" \
     "dtool-annotation==0.1.1" "dtool-tag==0.1.1"
-  touch .venv-oracle/.ok
+  # Old pkg_resources cannot match ruamel_yaml's dist-info to "ruamel.yaml", so dtool-create's
+  # commands would not load; 80 warns on every command.
+  .venv-oracle/bin/python -m pip install -q "setuptools>=70,<80"
+  touch "$oracle_stamp"
 fi

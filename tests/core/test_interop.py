@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import base64
 import csv
-import functools
 import hashlib
 import io
 import json
-import os
 import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from typing import Any
 import pytest
 
 from dtool_s3_core.testing import S3Server
-from tests.conftest import ORACLE_BIN, SOURCE_FILES, Dtool, make_source_dataset
+from tests.conftest import SOURCE_FILES, Dtool, make_source_dataset
 
 MiB = 1024 * 1024
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -46,52 +43,6 @@ STRUCTURE_FIXED = {
 STRUCTURE_KEYS = {*STRUCTURE_FIXED, "dataset_registration_key", "storage_broker_version"}
 ADMIN_KEYS = {"uuid", "dtoolcore_version", "name", "type", "creator_username", "created_at"}
 NEW_README = "---\ndescription: updated by the other side\n"
-
-
-# -- the oracle ------------------------------------------------------------------------------
-
-
-@functools.cache
-def _oracle_ruamel_dist() -> str | None:
-    """Return the ruamel.yaml version if the oracle's pkg_resources cannot see that distribution.
-
-    The oracle virtualenv may hold an old setuptools whose pkg_resources does not normalise
-    the wheel's ``ruamel_yaml-*.dist-info`` name, so the dtool-create plugin (create, add,
-    cp, freeze, readme) fails to load. Those commands are essential here, so the tests then
-    put a metadata-only ``ruamel.yaml-<version>.dist-info`` on the oracle's PYTHONPATH.
-    """
-    probe = subprocess.run(
-        [
-            str(ORACLE_BIN / "python"),
-            "-c",
-            "import pkg_resources; pkg_resources.require('dtool-create')",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if probe.returncode == 0 or "ruamel.yaml" not in probe.stderr:
-        return None
-    found = sorted(
-        (ORACLE_BIN.parent / "lib").glob("python*/site-packages/ruamel_yaml-*.dist-info")
-    )
-    return found[0].name.removeprefix("ruamel_yaml-").removesuffix(".dist-info") if found else None
-
-
-@pytest.fixture
-def oracle(oracle: Dtool, tmp_path: Path) -> Dtool:
-    """The conftest oracle, made able to load all of its CLI plugins."""
-    version = _oracle_ruamel_dist()
-    if version is not None:
-        shim = tmp_path / "oracle-shim"
-        dist = shim / f"ruamel.yaml-{version}.dist-info"
-        dist.mkdir(parents=True)
-        (dist / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: ruamel.yaml\nVersion: {version}\n"
-        )
-        paths = [str(shim), *filter(None, [os.environ.get("PYTHONPATH")])]
-        oracle.env["PYTHONPATH"] = os.pathsep.join(paths)
-    return oracle
 
 
 # -- helpers ---------------------------------------------------------------------------------
