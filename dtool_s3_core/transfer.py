@@ -219,11 +219,6 @@ class TaskQueue:
                 self._failures.append(exc)
         self._slots.release()
 
-    @property
-    def busy(self) -> bool:
-        with self._lock:
-            return bool(self._pending)
-
     def drain(self) -> None:
         """Wait for every queued task; raise the first failure, counting the others."""
         while True:
