@@ -88,6 +88,11 @@ class Dtool:
     def __call__(self, *args: str) -> str:
         return self.run(*args).stdout
 
+    def create(self, name: str, base_uri: str) -> str:
+        """Run ``dtool create`` and return the URI of the new proto dataset."""
+        out = self("create", name, base_uri)
+        return next(w for w in out.split() if w.startswith(base_uri + "/") and len(w) > 40)
+
     def add_bucket(self, server: S3Server, bucket: str) -> None:
         self.env.update(bucket_env(server, bucket))
 

@@ -19,8 +19,7 @@ def uri_of(dtool: Dtool, bucket: str) -> str:
 
 
 def test_create_add_freeze_in_s3(dtool: Dtool, bucket: str, tmp_path: Path) -> None:
-    out = dtool("create", "ds2", f"s3://{bucket}")
-    uri = next(w for w in out.split() if w.startswith("s3://") and len(w) > 40)
+    uri = dtool.create("ds2", f"s3://{bucket}")
     (tmp_path / "a.txt").write_text("alpha\n")
     (tmp_path / "c.txt").write_text("")
     dtool("add", "item", str(tmp_path / "a.txt"), uri, "a/b.txt")

@@ -55,8 +55,7 @@ def test_dataset_not_found(dtool: Dtool, bucket: str) -> None:
 
 
 def test_missing_local_file_and_bad_relpath(dtool: Dtool, bucket: str, tmp_path: Path) -> None:
-    out = dtool("create", "ds", f"s3://{bucket}")
-    uri = next(w for w in out.split() if w.startswith("s3://") and len(w) > 40)
+    uri = dtool.create("ds", f"s3://{bucket}")
     result = dtool.run("add", "item", str(tmp_path / "nope.txt"), uri, check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     (tmp_path / "f.txt").write_text("x")
@@ -65,8 +64,7 @@ def test_missing_local_file_and_bad_relpath(dtool: Dtool, bucket: str, tmp_path:
 
 
 def test_partial_item_metadata_refuses_freeze(dtool: Dtool, bucket: str, tmp_path: Path) -> None:
-    out = dtool("create", "ds", f"s3://{bucket}")
-    uri = next(w for w in out.split() if w.startswith("s3://") and len(w) > 40)
+    uri = dtool.create("ds", f"s3://{bucket}")
     for name in ("a.txt", "b.txt"):
         (tmp_path / name).write_text(name)
         dtool("add", "item", str(tmp_path / name), uri, name)
@@ -77,8 +75,7 @@ def test_partial_item_metadata_refuses_freeze(dtool: Dtool, bucket: str, tmp_pat
 
 
 def test_publishing_a_proto_dataset_is_refused(dtool: Dtool, bucket: str) -> None:
-    out = dtool("create", "ds", f"s3://{bucket}")
-    uri = next(w for w in out.split() if w.startswith("s3://") and len(w) > 40)
+    uri = dtool.create("ds", f"s3://{bucket}")
     result = dtool.run("publish", uri, check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
 
