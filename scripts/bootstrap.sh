@@ -4,10 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
-stamp=.venv/.bootstrap-$(cat pyproject.toml scripts/bootstrap.sh | sha1sum | cut -c1-12)
+stamp=.venv/.bootstrap-$(cat pyproject.toml integrations/*/pyproject.toml scripts/bootstrap.sh \
+  | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
+  .venv/bin/python -m pip install -q -e ".[test]" -e integrations/snakemake -e integrations/airflow
   rm -f .venv/.bootstrap-*; touch "$stamp"
 fi
 oracle_stamp=.venv-oracle/.ok-$(sha1sum scripts/bootstrap.sh | cut -c1-12)

@@ -3,7 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-.venv/bin/ruff check dtool_s3_core tests bench
-.venv/bin/ruff format --check dtool_s3_core tests bench
-.venv/bin/mypy dtool_s3_core
+src="dtool_s3_core integrations/snakemake/snakemake_storage_plugin_dtool integrations/airflow/dtool_s3_airflow"
+# shellcheck disable=SC2086
+.venv/bin/ruff check $src tests bench
+# shellcheck disable=SC2086
+.venv/bin/ruff format --check $src tests bench
+# shellcheck disable=SC2086
+.venv/bin/mypy $src
 exec .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"
