@@ -16,7 +16,7 @@ from typing import Any
 import dtoolcore
 import dtoolcore.utils
 
-from . import errors, registry
+from . import errors, registry, s3copy
 from .client import S3Client
 from .config import override, resolve_config
 from .keys import normalise_prefix
@@ -118,8 +118,13 @@ def copy_dataset(
 ) -> str:
     """Copy a frozen dataset (local or S3) to a base URI; return the new URI.
 
+    Between two buckets reached with one endpoint and one set of credentials, the server copies
+    the items itself (no bytes pass through this process).
+
     :param resume: finish an interrupted copy, skipping items already present with the right size
     """
+    if s3copy.same_service(src_uri, dest_base_uri, config_path):
+        return s3copy.copy_within_service(src_uri, dest_base_uri, resume, config_path)
     if resume:
         return str(dtoolcore.copy_resume(src_uri, dest_base_uri, config_path))
     return str(dtoolcore.copy(src_uri, dest_base_uri, config_path))

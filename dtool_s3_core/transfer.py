@@ -91,7 +91,7 @@ def upload_stream(
             MultipartUpload={"Parts": parts},
         )
     except BaseException:
-        _abort(client, key, upload_id)
+        abort_multipart(client, key, upload_id)
         raise
     return Uploaded(key, size, md5hex)
 
@@ -136,7 +136,7 @@ def _upload_parts(
         return [f.result() for f in futures]
 
 
-def _abort(client: S3Client, key: str, upload_id: str) -> None:
+def abort_multipart(client: S3Client, key: str, upload_id: str) -> None:
     try:
         client.call("abort_multipart_upload", key, UploadId=upload_id)
     except errors.DtoolS3Error as exc:
