@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 _queues: weakref.WeakSet[TaskQueue] = weakref.WeakSet()
 _registered = threading.Event()
+# Set once the CLI has printed its one error line: failures of uploads still queued at exit are
+# then part of the same failure, and a second line would only bury the first.
+_reported = threading.Event()
 
 
 def track_queue(queue: TaskQueue) -> None:
@@ -40,7 +43,8 @@ def _drain_at_exit() -> None:
         try:
             queue.drain()
         except BaseException as exc:
-            sys.stderr.write(f"Error: upload failed: {exc}\n")
+            if not _reported.is_set():
+                sys.stderr.write(f"Error: upload failed: {exc}\n")
             sys.stderr.flush()
             sys.stdout.flush()
             os._exit(1)
@@ -59,6 +63,7 @@ def install_cli_excepthook() -> None:
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         if isinstance(exc, DtoolS3Error):
+            _reported.set()
             sys.stderr.write(f"Error: {exc}\n")
             return
         previous(kind, exc, tb)

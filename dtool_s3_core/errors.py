@@ -87,6 +87,22 @@ _ACCESS_CODES = frozenset(
     }
 )
 _MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+# What botocore's retry handler retries: still failing after the last attempt means the service
+# is down or overloaded, not that the request was wrong.
+_TRANSIENT_CODES = frozenset(
+    {
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "500",
+        "502",
+        "503",
+        "504",
+    }
+)
 
 _ACCESS_HINT = (
     "check DTOOL_S3_ACCESS_KEY_ID_{bucket} and DTOOL_S3_SECRET_ACCESS_KEY_{bucket} "
@@ -137,6 +153,11 @@ def translate(exc: Exception, bucket: str, key: str | None, endpoint: str | None
             return IntegrityError(
                 f"the server rejected the upload to {where} ({code}): the content changed while "
                 "it was being sent; retry the copy"
+            )
+        if code in _TRANSIENT_CODES or http_status(exc) >= 500:
+            return TransferFailed(
+                f"{where_ep} kept failing ({code}) on {where} after every retry: try again "
+                f"later (dtool cp --resume finishes a copy) or raise DTOOL_S3_MAX_ATTEMPTS"
             )
         return TransferFailed(f"S3 error {code} on {where}: {_first_line(exc)}")
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):

@@ -236,8 +236,9 @@ class TaskQueue:
         if not failures:
             return
         first = failures[0]
-        if len(failures) > 1:
-            logger.error("%d background transfers failed; the first is raised", len(failures))
+        if len(failures) > 1 and isinstance(first, errors.DtoolS3Error):
+            more = f"{first} (and {len(failures) - 1} more transfers failed)"
+            raise type(first)(more) from first
         raise first
 
     def close(self) -> None:
