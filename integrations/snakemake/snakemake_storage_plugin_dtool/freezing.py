@@ -1,0 +1,82 @@
+"""The freeze marker ``dtool://<bucket>/<dataset>/@frozen``: storing it freezes the dataset.
+
+Freezing goes through dtoolcore's ``ProtoDataSet.freeze`` and dtool_s3_core's broker, so the
+manifest, overlays and admin metadata are exactly what ``dtool freeze`` writes. The manifest's
+``utc_timestamp`` of each item is the item's S3 ``Last-Modified``, the same value the plugin
+reports as the item's mtime before the freeze: freezing never makes an item look newer.
+
+README content comes from, in this order: the marker file the freeze job wrote (if not empty),
+the ``readme=`` given to ``dtool_s3_core.snakemake.RemoteProvider.frozen`` (registered here when
+the Snakefile is parsed, which happens in every process that may run the freeze job), else the
+README the dataset already has.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dtoolcore
+
+from dtool_s3_core import errors
+from dtool_s3_core.api import readme_text
+
+from .datasets import Dataset, Datasets
+
+_readmes_lock = threading.Lock()
+_readmes: dict[tuple[str, str], str] = {}
+
+
+def register_readme(bucket: str, dataset: str, readme: str | Mapping[str, Any]) -> None:
+    """Remember the README to write when the dataset ``bucket/dataset`` is frozen."""
+    with _readmes_lock:
+        _readmes[(bucket, dataset)] = readme_text(readme)
+
+
+def registered_readme(bucket: str, dataset: str) -> str | None:
+    with _readmes_lock:
+        return _readmes.get((bucket, dataset))
+
+
+def readme_for(marker_file: Path, bucket: str, dataset: str) -> str | None:
+    """Return the README to write at freeze time, None to keep the current one."""
+    if marker_file.is_file():
+        text = marker_file.read_text(encoding="utf-8")
+        if text.strip():
+            return text
+    return registered_readme(bucket, dataset)
+
+
+def freeze(datasets: Datasets, dataset: Dataset, readme: str | None) -> Dataset:
+    """Freeze a proto dataset (a frozen one is returned as it is) and return it frozen."""
+    if dataset.frozen:
+        return dataset
+    with datasets.scope():
+        proto = dtoolcore.ProtoDataSet.from_uri(dataset.uri, datasets.config_path)
+        if readme is not None:
+            proto.put_readme(readme)
+        proto.freeze()
+    datasets.forget(dataset)
+    frozen = datasets.find(dataset.bucket, dataset.uuid, fresh=True)
+    if frozen is None or not frozen.frozen:
+        raise errors.DatasetStateError(f"{dataset.describe()} did not freeze; run again")
+    return frozen
+
+
+def marker_document(dataset: Dataset) -> str:
+    """The content of the local copy of a marker: where the frozen dataset is."""
+    return (
+        json.dumps(
+            {
+                "uri": dataset.uri,
+                "uuid": dataset.uuid,
+                "name": dataset.name,
+                "frozen_at": dataset.frozen_at,
+            },
+            indent=2,
+        )
+        + "\n"
+    )

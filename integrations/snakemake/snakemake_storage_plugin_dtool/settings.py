@@ -1,0 +1,79 @@
+"""The plugin's settings: ``--storage-dtool-<field>`` and ``SNAKEMAKE_STORAGE_DTOOL_<FIELD>``.
+
+Every field is optional. A field left unset falls back to dtool's own per-bucket configuration
+(``DTOOL_S3_*_<bucket>`` in the environment or in dtool.json), then to boto3's credential chain;
+see :func:`core_overrides`. Secrets are ``repr=False``: Snakemake passes them to spawned jobs as
+environment variables, never on a command line, and never prints them.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from snakemake_interface_storage_plugins.settings import StorageProviderSettingsBase
+
+
+def _setting(help_text: str, secret: bool = False) -> Any:
+    # Values arrive as strings (tagged settings force type=str); dtool_s3_core coerces them.
+    return field(
+        default=None,
+        repr=not secret,
+        metadata={"help": help_text, "env_var": True, "type": str},
+    )
+
+
+@dataclass
+class StorageProviderSettings(StorageProviderSettingsBase):  # type: ignore[misc]
+    endpoint_url: str | None = _setting(
+        "S3 endpoint URL, e.g. https://s3.example.org (default: DTOOL_S3_ENDPOINT_<bucket>, "
+        "then AWS)"
+    )
+    access_key: str | None = _setting(
+        "S3 access key id (default: DTOOL_S3_ACCESS_KEY_ID_<bucket>, then the AWS chain)",
+        secret=True,
+    )
+    secret_key: str | None = _setting(
+        "S3 secret access key; prefer the environment variable (default: "
+        "DTOOL_S3_SECRET_ACCESS_KEY_<bucket>, then the AWS chain)",
+        secret=True,
+    )
+    session_token: str | None = _setting("S3 session token for temporary credentials", True)
+    profile: str | None = _setting("AWS profile name (default: DTOOL_S3_PROFILE)")
+    region: str | None = _setting("S3 region (default: DTOOL_S3_REGION, then AWS)")
+    addressing_style: str | None = _setting("path, virtual or auto")
+    dataset_prefix: str | None = _setting(
+        "key prefix for new datasets, e.g. u/alice/ (default: DTOOL_S3_DATASET_PREFIX_<bucket>)"
+    )
+    max_concurrency: str | None = _setting("parallel requests per transfer (default 16)")
+    multipart_threshold: str | None = _setting("multipart upload threshold, e.g. 64MiB")
+    retries: str | None = _setting("attempts per S3 request (default 8)")
+    config_file: str | None = _setting(
+        "dtool JSON config file (default ~/.config/dtool/dtool.json)"
+    )
+
+
+#: Plugin field -> dtool_s3_core.S3Config field.
+_CORE_FIELDS = {
+    "endpoint_url": "endpoint_url",
+    "access_key": "access_key_id",
+    "secret_key": "secret_access_key",
+    "session_token": "session_token",
+    "profile": "profile",
+    "region": "region",
+    "addressing_style": "addressing_style",
+    "dataset_prefix": "dataset_prefix",
+    "max_concurrency": "max_concurrency",
+    "multipart_threshold": "multipart_threshold",
+    "retries": "max_attempts",
+}
+
+
+def core_overrides(settings: StorageProviderSettings | None) -> dict[str, Any]:
+    """Return the settings that were given, as ``dtool_s3_core.override`` keywords."""
+    if settings is None:
+        return {}
+    values = {core: getattr(settings, name, None) for name, core in _CORE_FIELDS.items()}
+    return {name: value for name, value in values.items() if value not in (None, "")}
+
+
+def config_path(settings: StorageProviderSettings | None) -> str | None:
+    return getattr(settings, "config_file", None) or None

@@ -1,0 +1,78 @@
+"""The issue's example end to end: frozen input, outputs frozen into a new dataset, reruns."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from dtool_s3_core.testing import S3Server
+from tests.conftest import ROOT, VENV_BIN, Dtool
+
+from .conftest import (
+    READS,
+    Workflow,
+    complement,
+    dataset_items,
+    dtool_env,
+    frozen_dataset,
+    make_input,
+    oracle_runner,
+)
+
+EXAMPLE = ROOT / "integrations" / "snakemake" / "example"
+
+
+def test_example_workflow_freezes_a_valid_dataset(
+    moto: S3Server, raw_bucket: str, results_bucket: str, workflow: Workflow, tmp_path: Path
+) -> None:
+    raw_uri = make_input(moto, raw_bucket, tmp_path)
+    workflow.env.update(dtool_env(moto, raw_bucket, results_bucket))
+    workflow.write((EXAMPLE / "Snakefile").read_text())
+    args = ("-c2", "--config", f"raw={raw_uri}", f"results=s3://{results_bucket}/alignments")
+
+    workflow.run(*args)
+
+    uri = frozen_dataset(moto, results_bucket, "alignments")
+    expected = {
+        relpath.removeprefix("reads/").replace(".fq", ".bam"): complement(text).encode()
+        for relpath, text in READS.items()
+    }
+    assert dataset_items(moto, uri) == expected
+    dtool = Dtool(VENV_BIN, {**workflow.env, "DTOOL_CACHE_DIRECTORY": str(tmp_path / "c1")})
+    assert "All good" in dtool("verify", uri)
+    readme_key = f"{uri.rsplit('/', 1)[1]}/README.yml"
+    readme = moto.client().get_object(Bucket=results_bucket, Key=readme_key)["Body"].read()
+    assert b'"project": "example"' in readme
+    oracle = oracle_runner({**workflow.env, "DTOOL_CACHE_DIRECTORY": str(tmp_path / "c2")})
+    if oracle is not None:
+        assert "All good" in oracle("verify", uri)
+        assert sorted(oracle("ls", uri).split()[1::2]) == sorted(expected)
+    manifest_key = f"{uri.rsplit('/', 1)[1]}/manifest.json"
+    manifest = moto.client().get_object(Bucket=results_bucket, Key=manifest_key)["Body"].read()
+
+    rerun = workflow.run(*args)
+    assert "Nothing to be done" in rerun.stdout + rerun.stderr
+
+    forced = workflow.run(*args, "--forcerun", "align", check=False)
+    output = forced.stdout + forced.stderr
+    assert forced.returncode != 0
+    assert f"dataset 'alignments' ({uri}) is frozen and cannot change" in output
+    assert "'alignments-v2'" in output
+    assert moto.client().get_object(Bucket=results_bucket, Key=manifest_key)["Body"].read() == (
+        manifest
+    )
+    assert dataset_items(moto, uri) == expected
+    assert "All good" in dtool("verify", "-f", uri)
+
+
+def test_example_script_runs_on_its_own() -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE / "run.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "dtool verify passed" in result.stderr
