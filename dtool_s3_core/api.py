@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -199,8 +200,30 @@ def verify_dataset(uri: str, deep: bool = False, config_path: str | None = None)
     :param deep: also download every item and re-hash its content (``dtool verify -f`` compares
                  stored checksum metadata only)
     """
+    if deep and uri.startswith("s3://"):
+        # The download cache would hand back items read earlier, trusted by their size alone;
+        # a deep check hashes what the bucket holds now.
+        with (
+            tempfile.TemporaryDirectory(prefix="dtool-s3-verify-") as fresh,
+            override(parse_uri(uri).bucket, cache_directory=fresh),
+        ):
+            return _verify(uri, deep, config_path)
+    return _verify(uri, deep, config_path)
+
+
+def _verify(uri: str, deep: bool, config_path: str | None) -> list[str]:
     dataset = dtoolcore.DataSet.from_uri(uri, config_path)
     broker = dataset._storage_broker
+    try:
+        return _problems(dataset, broker, deep)
+    finally:
+        # Waits for read-ahead downloads, which must not outlive a temporary cache directory.
+        close = getattr(broker, "close", None)
+        if close is not None:
+            close()
+
+
+def _problems(dataset: dtoolcore.DataSet, broker: Any, deep: bool) -> list[str]:
     manifest = dataset.generate_manifest() if not deep else None
     problems: list[str] = []
     stored = {dtoolcore.utils.generate_identifier(h): h for h in broker.iter_item_handles()}

@@ -30,7 +30,9 @@ import boto3
 from botocore.config import Config
 
 __all__ = [
+    "CEPH_BINARIES",
     "S3Server",
+    "ceph_available",
     "free_port",
     "moto_server",
     "s3_server",
@@ -45,6 +47,9 @@ SEAWEEDFS_START_TIMEOUT = 60.0
 # weed's volume server sometimes waits 10 s and more for connections to drain on SIGTERM;
 # nothing a test server holds is worth that wait.
 STOP_TIMEOUT = 5.0
+
+#: The programs a single-node Ceph needs (Debian: radosgw, ceph-mon, ceph-osd, ceph-common).
+CEPH_BINARIES = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "monmaptool")
 
 # SeaweedFS serves gRPC on every HTTP port + 10000; that port has to be free as well.
 _GRPC_OFFSET = 10000
@@ -120,13 +125,23 @@ def free_port() -> int:
         return port
 
 
+def ceph_available() -> bool:
+    """Tell whether every program of :data:`CEPH_BINARIES` is on PATH."""
+    return all(shutil.which(name) for name in CEPH_BINARIES)
+
+
 def s3_server(kind: str) -> AbstractContextManager[S3Server]:
-    """Return the context manager that runs a server of ``kind`` ("moto" or "seaweedfs")."""
+    """Return the context manager that runs a server of ``kind`` ("moto", "seaweedfs", "ceph")."""
     if kind == "moto":
         return moto_server()
     if kind == "seaweedfs":
         return seaweedfs_server()
-    raise ValueError(f"unknown S3 server kind {kind!r}; expected 'moto' or 'seaweedfs'")
+    if kind == "ceph":
+        # Imported here: testing_ceph builds on this module.
+        from .testing_ceph import ceph_server
+
+        return ceph_server()
+    raise ValueError(f"unknown S3 server kind {kind!r}; expected 'moto', 'seaweedfs' or 'ceph'")
 
 
 @contextlib.contextmanager

@@ -23,3 +23,4 @@ if [ "${WITH_ORACLE:-1}" = 1 ] && [ ! -f "$oracle_stamp" ]; then
   .venv-oracle/bin/python -m pip install -q "setuptools>=70,<80"
   touch "$oracle_stamp"
 fi
+if [ "${WITH_CEPH:-1}" = 1 ]; then bash scripts/install-ceph.sh; fi
