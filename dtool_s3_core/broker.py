@@ -41,7 +41,7 @@ from .keys import (
 )
 from .publish import http_enable
 from .relpaths import check_relpath
-from .transfer import TaskQueue, download, upload_stream
+from .transfer import TaskQueue, download, memory_budget, upload_stream
 from .uri import parse_uri
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
         self._structure: dict[str, Any] | None = None
         self._inventory_cache: Inventory | None = None
         self._uploads: TaskQueue | None = None
-        self._part_slots = threading.Semaphore(self._config.max_concurrency)
+        self._memory = memory_budget(self._config)
         self._manifest_cache: dict[str, Any] | None = None
         self._fragments: dict[str, dict[str, Any]] | None = None
         self._downloads: dict[str, Future[Path]] = {}
@@ -250,7 +250,7 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
                     key,
                     stream,
                     lambda md5: {"handle": encode_handle(relpath), "checksum": md5},
-                    self._part_slots,
+                    self._memory,
                 )
             inventory.learn(relpath, result.md5)
 
@@ -345,7 +345,15 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
     def get_manifest(self) -> dict[str, Any]:
         with self._lock:
             if self._manifest_cache is None:
-                self._manifest_cache = json.loads(self.get_text(self._layout.manifest))
+                text = self.get_text(self._layout.manifest)
+                where = f"s3://{self.bucket}/{self._layout.manifest}"
+                try:
+                    manifest = json.loads(text)
+                except ValueError as exc:
+                    raise errors.damaged(where, f"is not valid JSON ({exc})") from exc
+                if not isinstance(manifest, dict) or not isinstance(manifest.get("items"), dict):
+                    raise errors.damaged(where, "is not a dtool manifest")
+                self._manifest_cache = manifest
             return self._manifest_cache
 
     def put_manifest(self, manifest: dict[str, Any]) -> None:

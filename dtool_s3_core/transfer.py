@@ -13,19 +13,22 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from . import errors
 from .client import S3Client, retrying
+from .config import MiB, S3Config
 
 logger = logging.getLogger(__name__)
 _READ_CHUNK = 1024 * 1024
@@ -54,21 +57,50 @@ def md5_of_stream(stream: BinaryIO) -> tuple[str, int]:
     return md5.hexdigest(), size
 
 
+class ByteBudget:
+    """Bounds the bytes of file content held in memory at once, across all uploads of a broker.
+
+    A buffer larger than the whole budget may still go when nothing else is held; otherwise it
+    would wait forever.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, size: int) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._used == 0 or self._used + size <= self.limit)
+            self._used += size
+
+    def release(self, size: int) -> None:
+        with self._changed:
+            self._used -= size
+            self._changed.notify_all()
+
+
+def memory_budget(config: S3Config) -> ByteBudget:
+    """The budget for one broker: 8 parts, and at least 128 MiB so small files flow freely."""
+    return ByteBudget(max(8 * config.part_size, 128 * MiB))
+
+
 def upload_stream(
     client: S3Client,
     key: str,
     stream: BinaryIO,
     metadata: Callable[[str], dict[str, str]],
-    part_slots: threading.Semaphore,
+    budget: ByteBudget,
 ) -> Uploaded:
     """Upload an open binary file to ``key``; ``metadata(md5hex)`` gives the user metadata.
 
-    :param part_slots: bounds how many part buffers exist at once across all uploads
+    :param budget: bounds the file content held in memory across concurrent uploads
     """
     config = client.config
     size = os.fstat(stream.fileno()).st_size
     if size <= config.multipart_threshold:
-        with part_slots:
+        budget.acquire(size)
+        try:
             body = stream.read()
             digest = hashlib.md5(body)
             client.call(
@@ -78,12 +110,14 @@ def upload_stream(
                 ContentMD5=_b64(digest.digest()),
                 Metadata=metadata(digest.hexdigest()),
             )
+        finally:
+            budget.release(size)
         return Uploaded(key, len(body), digest.hexdigest())
     md5hex, size = md5_of_stream(stream)
     stream.seek(0)
     upload_id = client.call("create_multipart_upload", key, Metadata=metadata(md5hex))["UploadId"]
     try:
-        parts = _upload_parts(client, key, upload_id, stream, part_slots)
+        parts = _upload_parts(client, key, upload_id, stream, budget)
         client.call(
             "complete_multipart_upload",
             key,
@@ -101,7 +135,7 @@ def _upload_parts(
     key: str,
     upload_id: str,
     stream: BinaryIO,
-    part_slots: threading.Semaphore,
+    budget: ByteBudget,
 ) -> list[dict[str, Any]]:
     part_size = client.config.part_size
     workers = max(1, min(8, client.config.max_concurrency))
@@ -118,16 +152,16 @@ def _upload_parts(
                 ContentMD5=_b64(hashlib.md5(data).digest()),
             )
         finally:
-            part_slots.release()
+            budget.release(part_size)
         return {"PartNumber": number, "ETag": response["ETag"]}
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dtool-s3-part") as pool:
         number = 0
         while True:
-            part_slots.acquire()
+            budget.acquire(part_size)
             data = stream.read(part_size)
             if not data:
-                part_slots.release()
+                budget.release(part_size)
                 break
             number += 1
             futures.append(pool.submit(send, number, data))
@@ -155,17 +189,21 @@ def download(
     """Download ``key`` to ``target`` atomically, checking size and MD5 while streaming.
 
     :raises IntegrityError: if the content does not match what the manifest says
-    :raises OSError: for local problems such as a full disk (the partial file is removed)
+    :raises LocalFileError: for local problems such as a full disk (the partial file is removed)
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
     where = f"s3://{client.bucket}/{key}"
+    with _local_writes(target.parent, where):
+        target.parent.mkdir(parents=True, exist_ok=True)
 
     def attempt() -> Path:
         response = client.call("get_object", key)
         body = response["Body"]
         md5 = hashlib.md5()
         size = 0
-        fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+        with _local_writes(target.parent, where):
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=target.name + ".", suffix=".part", dir=target.parent
+            )
         try:
             with os.fdopen(fd, "wb") as out:
                 for chunk in body.iter_chunks(_READ_CHUNK):
@@ -183,12 +221,53 @@ def download(
                     "the item is corrupted in the bucket"
                 )
             os.replace(tmp_name, target)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp_name).unlink(missing_ok=True)
+            if _is_local_write_error(exc):
+                raise _local_write_error(exc, target.parent, where) from exc
             raise
         return target
 
     return retrying(attempt, client.config.max_attempts, where)
+
+
+#: Local write failures a user can fix: (what happened, what to do about it), by errno.
+_LOCAL_WRITE_ERRORS = {
+    errno.ENOSPC: ("the disk is full", "free some space there"),
+    errno.EDQUOT: ("the disk quota is exceeded", "free some space there"),
+    errno.EFBIG: ("the file size limit is exceeded", "raise the limit (ulimit -f)"),
+    errno.EROFS: ("the file system is read-only", "make it writable"),
+    errno.EACCES: ("permission denied", "make it writable"),
+    errno.EPERM: ("permission denied", "make it writable"),
+}
+
+
+def _is_local_write_error(exc: BaseException) -> bool:
+    # Network failures are OSErrors too (ECONNRESET...); only these errnos are about the disk.
+    return (
+        isinstance(exc, OSError)
+        and not isinstance(exc, errors.DtoolS3Error)
+        and exc.errno in _LOCAL_WRITE_ERRORS
+    )
+
+
+def _local_write_error(exc: BaseException, directory: Path, where: str) -> errors.LocalFileError:
+    reason, fix = _LOCAL_WRITE_ERRORS[getattr(exc, "errno", errno.ENOSPC)]
+    return errors.LocalFileError(
+        f"cannot write to {directory} while downloading {where}: {reason}; {fix}, or set "
+        "DTOOL_CACHE_DIRECTORY to a directory on another disk"
+    )
+
+
+@contextmanager
+def _local_writes(directory: Path, where: str) -> Iterator[None]:
+    """Turn disk-full and permission errors of local file operations into one-line errors."""
+    try:
+        yield
+    except OSError as exc:
+        if _is_local_write_error(exc):
+            raise _local_write_error(exc, directory, where) from exc
+        raise
 
 
 class TaskQueue:
