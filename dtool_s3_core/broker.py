@@ -21,7 +21,7 @@ from typing import Any
 from dtoolcore.filehasher import FileHasher, md5sum_hexdigest
 from dtoolcore.storagebroker import BaseStorageBroker
 
-from . import errors, registry
+from . import disksource, errors, registry
 from ._exit import install_cli_excepthook, track_queue
 from .client import S3Client
 from .config import S3Config, resolve_config
@@ -46,6 +46,7 @@ from .uri import parse_uri
 
 logger = logging.getLogger(__name__)
 install_cli_excepthook()
+disksource.install()
 
 
 class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
