@@ -1,6 +1,40 @@
-"""Provider metadata read by Airflow's ProvidersManager."""
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+The connection form is declarative (``ui-field-behaviour`` and ``conn-fields``), as Airflow 3.2+
+expects: the UI builds it without importing the hook, and the custom fields are stored as plain
+keys of the connection's ``extra`` (see :mod:`dtool_s3_airflow.hooks` for how they are read).
+"""
 
 from typing import Any
+
+from . import __version__
+
+
+def _text(label: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "label": label,
+        "description": description,
+        "schema": {"type": ["string", "null"], **schema},
+    }
+
+
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "dataset_prefix": _text(
+        "Dataset prefix", "key prefix for new datasets, as DTOOL_S3_DATASET_PREFIX"
+    ),
+    "publish_expiry": {
+        "label": "Publish expiry (s)",
+        "description": "lifetime of presigned URLs made by publish; empty: public-read ACLs",
+        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 7 * 24 * 3600},
+    },
+    "region": _text("Region", "S3 region, e.g. eu-west-1"),
+    "addressing_style": _text(
+        "Addressing style",
+        "path, virtual or auto (default: path with an endpoint, else auto)",
+        enum=["auto", "path", "virtual"],
+    ),
+    "session_token": _text("Session token", "temporary credentials only", format="password"),
+}
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -8,5 +42,28 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "dtool-s3-airflow",
         "name": "dtool S3",
         "description": "dtool datasets in S3-compatible object storage.",
-        "versions": ["0.1.0"],
+        "versions": [__version__],
+        "connection-types": [
+            {
+                "connection-type": "dtool_s3",
+                "hook-class-name": "dtool_s3_airflow.hooks.DtoolS3Hook",
+                "hook-name": "dtool S3",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {
+                        "host": "Endpoint URL",
+                        "login": "Access key id",
+                        "password": "Secret access key",
+                    },
+                    "placeholders": {"host": "https://s3.example.org"},
+                },
+                "conn-fields": CONN_FIELDS,
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "dtool S3",
+                "python-modules": ["dtool_s3_airflow.triggers"],
+            }
+        ],
     }

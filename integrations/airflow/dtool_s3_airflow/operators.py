@@ -1,0 +1,278 @@
+"""Operators: create, copy, freeze, publish and list dtool datasets.
+
+Every location and connection id is a template field. Each operator returns something small for
+XCom (a URI, a URL, a bounded list of small dicts). Create, copy and freeze record an Asset event
+for the frozen dataset they produce (see :mod:`dtool_s3_airflow.assets`). Errors the user can fix
+fail the task with one line: ``AirflowException("<what> failed: <reason>")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import AssetAlias, BaseOperator, Context
+
+from ._errors import failures
+from .assets import DEFAULT_ASSET_ALIAS, dataset_facts, emit, event_extra
+from .copying import copy_dataset
+from .hooks import DEFAULT_CONN_ID, DtoolS3Hook, settings_for
+
+#: Default upper bound of DtoolS3ListOperator's result (about 150 bytes of XCom per dataset).
+DEFAULT_LIST_LIMIT = 1000
+LIST_FIELDS = ("uri", "uuid", "name", "frozen", "created_at", "frozen_at")
+
+
+class _AssetEmittingOperator(BaseOperator):
+    """Adds the AssetAlias ``asset_alias`` to the outlets (None: only the outlets given)."""
+
+    def __init__(self, *, asset_alias: str | None = DEFAULT_ASSET_ALIAS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.asset_alias = asset_alias
+        declared = {o.name for o in self.outlets if isinstance(o, AssetAlias)}
+        if asset_alias and asset_alias not in declared:
+            self.add_outlets([AssetAlias(name=asset_alias)])
+
+    def _emit(self, context: Context, uri: str, extra: dict[str, Any]) -> None:
+        emit(context, self.outlets, uri, extra)
+
+
+class DtoolS3CreateDatasetOperator(_AssetEmittingOperator):
+    """Create a dataset from a local directory and/or files; return its URI.
+
+    :param name: dataset name (letters, digits, ``-``, ``_``, ``.``)
+    :param base_uri: ``s3://bucket`` or a local directory
+    :param source_dir: every file below it becomes an item (relpath = path below it)
+    :param files: ``{relpath: local path}`` items, added after ``source_dir``'s
+    :param readme: README content: a string, or a mapping written as YAML
+    :param freeze: freeze the dataset (default); else it stays a proto dataset and no Asset
+                   event is recorded (the freeze operator records it later)
+    :param creator_username: recorded in the admin metadata (default: the worker's user)
+    :param dtool_s3_conn_id: the ``dtool_s3`` connection for ``base_uri``
+    :param asset_alias: AssetAlias to record the event on; None for none
+    """
+
+    template_fields: Sequence[str] = (
+        "name",
+        "base_uri",
+        "source_dir",
+        "files",
+        "readme",
+        "creator_username",
+        "dtool_s3_conn_id",
+    )
+    template_fields_renderers = {"readme": "json", "files": "json"}  # noqa: RUF012
+    ui_color = "#c7e9c0"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_uri: str,
+        source_dir: str | None = None,
+        files: Mapping[str, str] | None = None,
+        readme: str | Mapping[str, Any] | None = None,
+        freeze: bool = True,
+        creator_username: str | None = None,
+        dtool_s3_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.base_uri = base_uri
+        self.source_dir = source_dir
+        self.files = files
+        self.readme = readme
+        self.freeze = freeze
+        self.creator_username = creator_username
+        self.dtool_s3_conn_id = dtool_s3_conn_id
+
+    def execute(self, context: Context) -> str:
+        hook = DtoolS3Hook(self.dtool_s3_conn_id)
+        what = (
+            f"creating dataset {self.name!r} in {self.base_uri} "
+            f"(connection {self.dtool_s3_conn_id!r})"
+        )
+        with failures(what):
+            uri = hook.create_dataset(
+                self.name,
+                self.base_uri,
+                source_dir=self.source_dir,
+                files=self.files,
+                readme=self.readme,
+                freeze=self.freeze,
+                creator_username=self.creator_username,
+            )
+            if not self.freeze:
+                self.log.info("created proto dataset %s (not frozen, no Asset event)", uri)
+                return uri
+            with hook.configured(uri):
+                extra = dataset_facts(uri)
+        self.log.info("created %s with %d item(s)", uri, extra["item_count"])
+        self._emit(context, uri, extra)
+        return uri
+
+
+class DtoolS3CopyOperator(_AssetEmittingOperator):
+    """Copy a frozen dataset, possibly between two endpoints; return the new URI (same UUID).
+
+    :param source_uri: dataset URI (``s3://bucket/<uuid>``) or local dataset path
+    :param dest_base_uri: ``s3://bucket`` or a local directory
+    :param source_conn_id: connection for the source's bucket
+    :param dest_conn_id: connection for the destination's bucket (default: ``source_conn_id``)
+    :param resume: finish an interrupted copy to the same destination; an already complete copy
+                   is returned as it is (safe for task retries)
+    """
+
+    template_fields: Sequence[str] = (
+        "source_uri",
+        "dest_base_uri",
+        "source_conn_id",
+        "dest_conn_id",
+    )
+    ui_color = "#9ecae1"
+
+    def __init__(
+        self,
+        *,
+        source_uri: str,
+        dest_base_uri: str,
+        source_conn_id: str = DEFAULT_CONN_ID,
+        dest_conn_id: str | None = None,
+        resume: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source_uri = source_uri
+        self.dest_base_uri = dest_base_uri
+        self.source_conn_id = source_conn_id
+        self.dest_conn_id = dest_conn_id
+        self.resume = resume
+
+    def execute(self, context: Context) -> str:
+        dest_conn_id = self.dest_conn_id or self.source_conn_id
+        what = (
+            f"copying {self.source_uri} to {self.dest_base_uri} "
+            f"(connections {self.source_conn_id!r} -> {dest_conn_id!r})"
+        )
+        with failures(what):
+            result = copy_dataset(
+                self.source_uri,
+                self.dest_base_uri,
+                settings_for(self.source_conn_id, self.source_uri),
+                settings_for(dest_conn_id, self.dest_base_uri),
+                resume=self.resume,
+            )
+        self.log.info(
+            "%s %s -> %s (%d item(s), %d bytes)",
+            "resumed" if result.resumed else "copied",
+            self.source_uri,
+            result.uri,
+            result.item_count,
+            result.size_in_bytes,
+        )
+        extra = event_extra(
+            name=result.name,
+            uuid=result.uuid,
+            item_count=result.item_count,
+            size_in_bytes=result.size_in_bytes,
+            source_uri=self.source_uri,
+        )
+        self._emit(context, result.uri, extra)
+        return result.uri
+
+
+class DtoolS3FreezeOperator(_AssetEmittingOperator):
+    """Freeze a proto dataset (a frozen one is left as it is); return its URI."""
+
+    template_fields: Sequence[str] = ("uri", "dtool_s3_conn_id")
+
+    def __init__(self, *, uri: str, dtool_s3_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.uri = uri
+        self.dtool_s3_conn_id = dtool_s3_conn_id
+
+    def execute(self, context: Context) -> str:
+        hook = DtoolS3Hook(self.dtool_s3_conn_id)
+        with failures(f"freezing {self.uri} (connection {self.dtool_s3_conn_id!r})"):
+            uri = hook.freeze_dataset(self.uri)
+            with hook.configured(uri):
+                extra = dataset_facts(uri)
+        self.log.info("%s is frozen with %d item(s)", uri, extra["item_count"])
+        self._emit(context, uri, extra)
+        return uri
+
+
+class DtoolS3PublishOperator(BaseOperator):
+    """Publish a frozen dataset over HTTP(S) for dtool-http; return the access URL.
+
+    :param uri: ``s3://bucket/<uuid>``
+    :param expiry: lifetime of the presigned URLs in seconds (1 s to 7 days); None uses the
+                   connection's ``publish_expiry``, and without one the objects get public-read
+                   ACLs and the URL never expires
+    """
+
+    template_fields: Sequence[str] = ("uri", "dtool_s3_conn_id")
+
+    def __init__(
+        self,
+        *,
+        uri: str,
+        expiry: int | None = None,
+        dtool_s3_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.uri = uri
+        self.expiry = expiry
+        self.dtool_s3_conn_id = dtool_s3_conn_id
+
+    def execute(self, context: Context) -> str:
+        hook = DtoolS3Hook(self.dtool_s3_conn_id)
+        with failures(f"publishing {self.uri} (connection {self.dtool_s3_conn_id!r})"):
+            url = hook.publish_dataset(self.uri, self.expiry)
+        # A presigned URL is a bearer token for the dataset: keep its query out of the log.
+        self.log.info("published %s at %s", self.uri, url.split("?", 1)[0])
+        return url
+
+
+class DtoolS3ListOperator(BaseOperator):
+    """List the datasets under a base URI, newest first; return at most ``limit`` small dicts.
+
+    Each dict has ``uri, uuid, name, frozen, created_at, frozen_at`` (timestamps in seconds
+    since the epoch; ``frozen_at`` is None for proto datasets).
+
+    :param base_uri: ``s3://bucket`` or a local directory
+    :param limit: the most datasets returned (a warning says how many were left out)
+    """
+
+    template_fields: Sequence[str] = ("base_uri", "dtool_s3_conn_id")
+
+    def __init__(
+        self,
+        *,
+        base_uri: str,
+        limit: int = DEFAULT_LIST_LIMIT,
+        dtool_s3_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if limit < 1:
+            raise ValueError(f"{self.task_id}: limit must be at least 1, got {limit}")
+        self.base_uri = base_uri
+        self.limit = limit
+        self.dtool_s3_conn_id = dtool_s3_conn_id
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        with failures(f"listing {self.base_uri} (connection {self.dtool_s3_conn_id!r})"):
+            infos = DtoolS3Hook(self.dtool_s3_conn_id).list_datasets(self.base_uri)
+        infos.sort(key=lambda info: info.created_at or 0.0, reverse=True)
+        if len(infos) > self.limit:
+            self.log.warning(
+                "%s holds %d datasets; returning the newest %d (raise limit for more)",
+                self.base_uri,
+                len(infos),
+                self.limit,
+            )
+        listing = [{key: info.as_dict()[key] for key in LIST_FIELDS} for info in infos]
+        return listing[: self.limit]

@@ -1,0 +1,166 @@
+"""The Connection -> settings mapping, scoping, provider registration and template fields.
+
+No DAG runs here and, except for the scoping test, no S3 server.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from typing import Any
+
+import pytest
+from airflow.sdk import BaseOperator, Connection
+from dtool_s3_airflow import operators, sensors
+from dtool_s3_airflow.hooks import ConnectionSettings, DtoolS3Hook, buckets_of
+from dtool_s3_airflow.provider_info import get_provider_info
+from dtool_s3_airflow.triggers import DtoolS3DatasetTrigger
+
+from dtool_s3_core import resolve_config
+from dtool_s3_core.errors import ConfigurationError
+from tests.airflow.conftest import CANARY
+
+
+def settings(extra: dict[str, Any] | None = None, **fields: Any) -> ConnectionSettings:
+    conn = Connection(conn_id="c", conn_type="dtool_s3", **fields)
+    return ConnectionSettings.from_connection(conn, extra or {})
+
+
+def test_connection_fields_map_to_settings() -> None:
+    got = settings(
+        host="http://127.0.0.1:9000/",
+        login="key-id",
+        password=CANARY,
+        extra={
+            "dataset_prefix": "raw/",
+            "publish_expiry": "600",
+            "region": "eu-west-1",
+            "addressing_style": "virtual",
+            "session_token": "token-value",
+        },
+    )
+    assert got.overrides() == {
+        "endpoint_url": "http://127.0.0.1:9000",
+        "access_key_id": "key-id",
+        "secret_access_key": CANARY,
+        "session_token": "token-value",
+        "dataset_prefix": "raw/",
+        "publish_expiry": 600,
+        "region": "eu-west-1",
+        "addressing_style": "virtual",
+    }
+    assert CANARY not in repr(got) and "token-value" not in repr(got)
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "extra", "expected"),
+    [
+        ("s3.example.org", None, {}, "https://s3.example.org"),
+        ("s3.example.org", 9000, {}, "https://s3.example.org:9000"),
+        ("http://minio", 9000, {}, "http://minio:9000"),
+        ("http://minio:1", 9000, {}, "http://minio:1"),
+        ("ignored", None, {"endpoint_url": "http://override:1"}, "http://override:1"),
+        (None, None, {}, None),
+        ("", None, {"region": ""}, None),
+    ],
+)
+def test_endpoint_precedence(
+    host: str | None, port: int | None, extra: dict[str, str], expected: str | None
+) -> None:
+    assert settings(host=host, port=port, extra=extra).endpoint_url == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"login": "key-id"}, "connection 'c' sets the login but not the password"),
+        ({"password": CANARY}, "connection 'c' sets the password but not the login"),
+        ({"extra": {"addressing_style": "sideways"}}, "addressing_style must be one of"),
+        ({"extra": {"publish_expiry": "soon"}}, "publish_expiry must be a whole number"),
+        ({"extra": {"publish_expiry": -5}}, "publish_expiry must be a whole number"),
+        ({"host": "ftp://x"}, "the endpoint must be an http:// or https:// URL"),
+    ],
+)
+def test_bad_connections_fail_with_one_line(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message) as info:
+        settings(**fields)
+    assert "\n" not in str(info.value) and CANARY not in str(info.value)
+
+
+def test_unknown_extra_fields_are_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        settings(extra={"prefix": "oops/", "region": "x"})
+    assert "ignoring unknown extra field(s) prefix" in caplog.text
+
+
+def test_settings_apply_to_named_buckets_only_and_leave_environ_alone() -> None:
+    one = settings(host="http://one:1", login="a-key", password=CANARY)
+    two = settings(host="http://two:2", login="b-key", password="other-secret")
+    environ = dict(os.environ)
+    with one.applied_to("s3://alpha/some-uuid", "/local/path"), two.applied_to("s3://beta"):
+        assert resolve_config("alpha").endpoint_url == "http://one:1"
+        assert resolve_config("beta").endpoint_url == "http://two:2"
+        assert resolve_config("gamma").endpoint_url is None
+    assert resolve_config("alpha").endpoint_url is None
+    assert dict(os.environ) == environ
+    assert buckets_of(["s3://a-b/x", "file:///tmp", "s3://a-b", "s3://c-d"]) == ["a-b", "c-d"]
+
+
+def test_local_locations_need_no_connection() -> None:
+    # No connection "nowhere" exists: a local base URI must not look it up.
+    with DtoolS3Hook("nowhere").configured("/tmp/datasets"):
+        pass
+
+
+def test_provider_info_declares_the_connection_form() -> None:
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    manager = ProvidersManager()  # type: ignore[no-untyped-call]
+    assert get_provider_info()["package-name"] in manager.providers
+    hook = ProvidersManagerTaskRuntime().hooks["dtool_s3"]  # type: ignore[no-untyped-call]
+    assert hook is not None and hook.hook_class_name == "dtool_s3_airflow.hooks.DtoolS3Hook"
+    assert manager.field_behaviours["dtool_s3"]["relabeling"]["host"] == "Endpoint URL"
+    widgets = manager.connection_form_widgets
+    for name in ("dataset_prefix", "publish_expiry", "region", "addressing_style"):
+        assert f"extra__dtool_s3__{name}" in widgets
+    assert DtoolS3Hook.default_conn_name == "dtool_s3_default"
+
+
+OPERATORS = [
+    operators.DtoolS3CreateDatasetOperator,
+    operators.DtoolS3CopyOperator,
+    operators.DtoolS3PublishOperator,
+    operators.DtoolS3ListOperator,
+    operators.DtoolS3FreezeOperator,
+    sensors.DtoolS3DatasetSensor,
+]
+
+
+@pytest.mark.parametrize("cls", OPERATORS, ids=lambda cls: cls.__name__)
+def test_template_fields_are_constructor_arguments(cls: type[BaseOperator]) -> None:
+    parameters = inspect.signature(cls).parameters
+    assert isinstance(cls.template_fields, tuple)
+    assert set(cls.template_fields) <= set(parameters)
+    locations = {"base_uri", "uri", "source_uri", "dest_base_uri", "source_dir"}
+    assert locations & set(parameters) <= set(cls.template_fields)
+    assert {p for p in parameters if p.endswith("conn_id")} <= set(cls.template_fields)
+
+
+def test_list_limit_is_checked_when_the_dag_is_parsed() -> None:
+    with pytest.raises(ValueError, match="limit must be at least 1"):
+        operators.DtoolS3ListOperator(task_id="t", base_uri="s3://b", limit=0)
+
+
+def test_trigger_serializes_the_connection_id_only() -> None:
+    trigger = DtoolS3DatasetTrigger("s3://b", "name", "conn", 5.0)
+    path, kwargs = trigger.serialize()
+    assert path == "dtool_s3_airflow.triggers.DtoolS3DatasetTrigger"
+    assert kwargs == {
+        "base_uri": "s3://b",
+        "name": "name",
+        "dtool_s3_conn_id": "conn",
+        "poke_interval": 5.0,
+    }
+    assert DtoolS3DatasetTrigger(**kwargs).serialize() == (path, kwargs)
