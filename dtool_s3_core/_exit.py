@@ -2,8 +2,9 @@
 
 ``dtool add item`` returns as soon as the upload is queued, so queued uploads are drained when
 the interpreter exits; a failure then ends the process with status 1 and one line on stderr,
-never a silent loss. In the dtool command line, errors of this package are printed as one line
-instead of a traceback (set ``DTOOL_S3_TRACEBACK=1`` to see it).
+never a silent loss. In the dtool command line, errors of this package, and a local input file that
+is not UTF-8, are printed as one line instead of a traceback (set ``DTOOL_S3_TRACEBACK=1`` to see
+it).
 """
 
 from __future__ import annotations
@@ -65,6 +66,16 @@ def install_cli_excepthook() -> None:
         if isinstance(exc, DtoolS3Error):
             _reported.set()
             sys.stderr.write(f"Error: {exc}\n")
+            return
+        # dtool's commands read local files (e.g. the README of 'dtool readme write') as text and
+        # would end in a traceback; this package turns bad bytes from S3 into DtoolS3Error itself,
+        # so a decoding error that gets here is always about a local input file.
+        if isinstance(exc, UnicodeDecodeError):
+            _reported.set()
+            sys.stderr.write(
+                f"Error: the input file is not {exc.encoding.upper()} text ({exc.reason} at byte "
+                f"{exc.start}): save it as UTF-8 and try again\n"
+            )
             return
         previous(kind, exc, tb)
 

@@ -85,6 +85,10 @@ def create_dataset(
         )
     items: dict[str, Path] = iter_files(source_dir) if source_dir is not None else {}
     items.update({relpath: Path(path) for relpath, path in (files or {}).items()})
+    # Checked before anything is created, so a typo leaves no proto dataset behind.
+    for path in items.values():
+        if not path.is_file():
+            raise errors.ObjectNotFound(f"local file not found: {path}")
     admin = dtoolcore.generate_admin_metadata(name, creator_username)
     proto = dtoolcore.generate_proto_dataset(admin, base_uri, config_path)
     proto.create()
@@ -96,6 +100,20 @@ def create_dataset(
     else:
         _drain(proto)
     return str(proto.uri)
+
+
+def open_frozen(uri: str, config_path: str | None = None) -> dtoolcore.DataSet:
+    """Open a frozen dataset.
+
+    :raises DatasetStateError: if there is none at ``uri`` (missing, or still a proto dataset)
+    """
+    try:
+        return dtoolcore.DataSet.from_uri(uri, config_path)
+    except dtoolcore.DtoolCoreTypeError as exc:
+        raise errors.DatasetStateError(
+            f"no frozen dataset at {uri}: check the URI ('dtool ls <base URI>' lists them), "
+            "or freeze the proto dataset first"
+        ) from exc
 
 
 def _drain(dataset: dtoolcore.ProtoDataSet) -> None:
@@ -124,6 +142,7 @@ def copy_dataset(
 
     :param resume: finish an interrupted copy, skipping items already present with the right size
     """
+    open_frozen(src_uri, config_path)
     if s3copy.same_service(src_uri, dest_base_uri, config_path):
         return s3copy.copy_within_service(src_uri, dest_base_uri, resume, config_path)
     if resume:
@@ -139,7 +158,7 @@ def publish_dataset(uri: str, expiry: int | None = None, config_path: str | None
     """
     bucket = parse_uri(uri).bucket
     with override(bucket, publish_expiry=expiry):
-        dataset = dtoolcore.DataSet.from_uri(uri, config_path)
+        dataset = open_frozen(uri, config_path)
         return str(dataset._storage_broker.http_enable())
 
 
@@ -212,7 +231,7 @@ def verify_dataset(uri: str, deep: bool = False, config_path: str | None = None)
 
 
 def _verify(uri: str, deep: bool, config_path: str | None) -> list[str]:
-    dataset = dtoolcore.DataSet.from_uri(uri, config_path)
+    dataset = open_frozen(uri, config_path)
     broker = dataset._storage_broker
     try:
         return _problems(dataset, broker, deep)

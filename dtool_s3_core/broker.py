@@ -214,8 +214,18 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
         with self._lock:
             if self._structure is None:
                 found = self._client.get_bytes(self._layout.structure)
-                self._structure = json.loads(found[0]) if found else {}
+                self._structure = (
+                    self._parse_json(self._layout.structure, found[0]) if found else {}
+                )
             return self._structure or None
+
+    def _parse_json(self, key: str, text: str | bytes) -> Any:
+        """Parse a JSON object of the dataset: damaged content is one line, not a traceback."""
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            where = f"s3://{self.bucket}/{key}"
+            raise errors.damaged(where, f"is not valid JSON ({exc})") from exc
 
     # -- items -----------------------------------------------------------------------------------
 
@@ -337,7 +347,8 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
                 for key, body in zip(keys, bodies, strict=True):
                     parsed = parse_fragment_key(key[len(prefix) :])
                     if parsed is not None:
-                        fragments.setdefault(parsed[1], {})[parsed[0]] = json.loads(body)
+                        value = self._parse_json(key, body)
+                        fragments.setdefault(parsed[1], {})[parsed[0]] = value
             self._fragments = fragments
             return fragments
 
@@ -346,14 +357,10 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
     def get_manifest(self) -> dict[str, Any]:
         with self._lock:
             if self._manifest_cache is None:
-                text = self.get_text(self._layout.manifest)
-                where = f"s3://{self.bucket}/{self._layout.manifest}"
-                try:
-                    manifest = json.loads(text)
-                except ValueError as exc:
-                    raise errors.damaged(where, f"is not valid JSON ({exc})") from exc
+                key = self._layout.manifest
+                manifest = self._parse_json(key, self.get_text(key))
                 if not isinstance(manifest, dict) or not isinstance(manifest.get("items"), dict):
-                    raise errors.damaged(where, "is not a dtool manifest")
+                    raise errors.damaged(f"s3://{self.bucket}/{key}", "is not a dtool manifest")
                 self._manifest_cache = manifest
             return self._manifest_cache
 

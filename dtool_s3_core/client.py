@@ -255,6 +255,9 @@ def retrying(fn: Callable[[], T], max_attempts: int, what: str) -> T:
         try:
             return fn()
         except _TRANSIENT_BODY_ERRORS as exc:
+            # EndpointUnreachable is a ConnectionError too, but botocore has already retried it.
+            if isinstance(exc, errors.DtoolS3Error):
+                raise
             if attempt == max_attempts:
                 raise errors.TransferFailed(
                     f"reading {what} failed {max_attempts} times: {type(exc).__name__}"

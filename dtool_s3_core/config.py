@@ -223,18 +223,29 @@ def _check_credentials(bucket: str, raw: Mapping[str, Any], present: set[str]) -
         )
 
 
+#: Example values shown when a setting cannot be read; other settings show their default.
+_EXAMPLES = {"publish_expiry": "3600", "multipart_threshold": "64MiB", "part_size": "16MiB"}
+_KEYS = {setting.field: setting.key for setting in SETTINGS}
+_SIZES = frozenset({"multipart_threshold", "part_size"})
+
+
 def _coerce(name: str, value: Any, bucket: str) -> Any:
     kind = str(_FIELD_TYPES[name])
     try:
-        if name in {"multipart_threshold", "part_size"}:
+        if name in _SIZES:
             return _parse_size(value)
         if kind.startswith("int"):
             return int(value)
         if kind.startswith("float"):
             return float(value)
     except (TypeError, ValueError) as exc:
+        what = "a whole number" if kind.startswith("int") else "a number"
+        if name in _SIZES:
+            what = "a size"
+        example = _EXAMPLES.get(name) or str(S3Config.__dataclass_fields__[name].default)
         raise ConfigurationError(
-            f"setting {name} for bucket '{bucket}' must be a number, got {value!r}"
+            f"{_KEYS[name]} for bucket '{bucket}' must be a number, got {value!r}: "
+            f"use {what} such as {example}"
         ) from exc
     return str(value)
 
@@ -253,11 +264,13 @@ def _validate(config: S3Config) -> None:
     bucket = config.bucket
     if config.addressing_style not in {"auto", "path", "virtual"}:
         raise ConfigurationError(
-            f"DTOOL_S3_ADDRESSING_STYLE for '{bucket}' must be auto, path or virtual"
+            f"DTOOL_S3_ADDRESSING_STYLE for bucket '{bucket}' must be auto, path or virtual, "
+            f"got {config.addressing_style!r}"
         )
     if config.checksum_mode not in {"when_required", "when_supported"}:
         raise ConfigurationError(
-            f"DTOOL_S3_CHECKSUM_MODE for '{bucket}' must be when_required or when_supported"
+            f"DTOOL_S3_CHECKSUM_MODE for bucket '{bucket}' must be when_required or "
+            f"when_supported, got {config.checksum_mode!r}"
         )
     if config.endpoint_url and not re.match(r"^https?://[^/\s]+", config.endpoint_url):
         raise ConfigurationError(
@@ -270,6 +283,14 @@ def _validate(config: S3Config) -> None:
             f"(7 days, the SigV4 limit), got {config.publish_expiry}"
         )
     if config.part_size < 5 * MiB:
-        raise ConfigurationError("DTOOL_S3_MULTIPART_PART_SIZE must be at least 5 MiB (S3 limit)")
-    if config.max_concurrency < 1 or config.max_attempts < 1:
-        raise ConfigurationError("DTOOL_S3_MAX_CONCURRENCY and DTOOL_S3_MAX_ATTEMPTS must be >= 1")
+        raise ConfigurationError(
+            f"DTOOL_S3_MULTIPART_PART_SIZE for bucket '{bucket}' must be at least 5 MiB "
+            f"(the S3 limit), got {config.part_size} bytes"
+        )
+    for name in ("max_concurrency", "max_attempts", "connect_timeout", "read_timeout"):
+        value = getattr(config, name)
+        if value <= 0:
+            raise ConfigurationError(
+                f"{_KEYS[name]} for bucket '{bucket}' must be more than 0, got {value}: "
+                f"the default is {S3Config.__dataclass_fields__[name].default}"
+            )

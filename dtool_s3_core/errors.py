@@ -11,6 +11,7 @@ The tree::
     ├── IntegrityError(DtoolS3Error, ValueError)         content does not match its MD5
     ├── DatasetStateError(DtoolS3Error, RuntimeError)    e.g. writing to a frozen dataset
     ├── PublishError(DtoolS3Error, RuntimeError)         the server refuses public ACLs
+    ├── LocalFileError(DtoolS3Error, OSError)            a full local disk, an unwritable directory
     └── TransferFailed(DtoolS3Error, OSError)            anything else S3 answered with
 
 Each subclass also inherits the matching built-in so that dtoolcore's and the dtool CLI's generic
@@ -70,8 +71,24 @@ class PublishError(DtoolS3Error, RuntimeError):
     """A dataset could not be published."""
 
 
+class LocalFileError(DtoolS3Error, OSError):
+    """A local file could not be written (full disk, quota, file size limit, permissions)."""
+
+
 class TransferFailed(DtoolS3Error, OSError):
     """S3 answered with an error that is none of the above."""
+
+
+def damaged(where: str, problem: str) -> DatasetStateError:
+    """Return the error for a dataset object that exists but cannot be read (e.g. broken JSON).
+
+    :param where: the ``s3://`` URL of the object
+    :param problem: what is wrong with it, e.g. ``"is not valid JSON (...)"``
+    """
+    return DatasetStateError(
+        f"{where} {problem}: the dataset is damaged; restore that object from a copy of the "
+        "dataset, or delete the dataset"
+    )
 
 
 _ACCESS_CODES = frozenset(

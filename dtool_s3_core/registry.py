@@ -74,7 +74,11 @@ def registered_prefix(client: S3Client, uuid: str) -> str | None:
     found = client.get_bytes(REGISTRATION_PREFIX + uuid)
     if found is None:
         return None
-    prefix = found[0].decode("utf-8")
+    try:
+        prefix = found[0].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"s3://{client.bucket}/{REGISTRATION_PREFIX}{uuid}"
+        raise errors.damaged(where, "is not UTF-8 text") from exc
     remember_prefix(client, uuid, prefix)
     return prefix
 
@@ -83,19 +87,24 @@ def parse_admin_metadata(body: bytes, headers: dict[str, str]) -> dict[str, Any]
     """Return admin metadata from the ``dtool`` object: the JSON body, else its headers.
 
     dtool-s3 before 0.4.0 wrote headers only; their timestamps come back as strings.
+
+    :raises DatasetStateError: with what is wrong, to be prefixed by the object's URL
     """
     if body.strip():
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
-            raise errors.DatasetStateError(f"the admin metadata is not valid JSON: {exc}") from exc
+            raise errors.DatasetStateError(f"is not valid JSON ({exc})") from exc
         if not isinstance(data, dict):
-            raise errors.DatasetStateError("the admin metadata is not a JSON object")
+            raise errors.DatasetStateError("is not a JSON object")
         return data
     admin: dict[str, Any] = dict(headers)
     for name in _TIMESTAMP_KEYS:
         if name in admin:
-            admin[name] = float(admin[name])
+            try:
+                admin[name] = float(admin[name])
+            except ValueError as exc:
+                raise errors.DatasetStateError(f"has a {name} that is not a number") from exc
     return admin
 
 
@@ -129,9 +138,7 @@ def read_admin_metadata(
     try:
         admin = parse_admin_metadata(*found)
     except errors.DatasetStateError as exc:
-        raise errors.DatasetStateError(
-            f"s3://{client.bucket}/{layout.admin_metadata}: {exc}; the dataset is damaged"
-        ) from exc
+        raise errors.damaged(f"s3://{client.bucket}/{layout.admin_metadata}", str(exc)) from exc
     remember_admin(client, layout.uuid, admin)
     return dict(admin)
 
@@ -148,7 +155,9 @@ def list_datasets(client: S3Client, configured_prefix: str) -> list[DatasetEntry
 
     One listing of ``dtool-`` per 1000 datasets, then concurrently one GET per dataset (two for
     a dataset whose prefix differs from the configured one). Root keys that are not
-    ``dtool-<uuid>`` are skipped.
+    ``dtool-<uuid>`` are skipped; so, with a warning, is a dataset whose registration or admin
+    metadata is damaged, which keeps one broken dataset (or another tool's object) from hiding
+    every other dataset of the bucket.
     """
     registrations = [
         info
@@ -159,17 +168,11 @@ def list_datasets(client: S3Client, configured_prefix: str) -> list[DatasetEntry
         return []
 
     def fetch(size: int, uuid: str) -> DatasetEntry:
-        prefix = _guess_prefix(client, uuid, size, configured_prefix)
-        layout = KeyLayout(uuid, prefix)
-        admin = read_admin_metadata(client, layout, fresh=True)
-        if admin is None and prefix == configured_prefix and size:
-            actual = registered_prefix(client, uuid)
-            if actual is not None and actual != prefix:
-                layout = KeyLayout(uuid, actual)
-                admin = read_admin_metadata(client, layout, fresh=True)
-        elif admin is not None:
-            remember_prefix(client, uuid, prefix)
-        return DatasetEntry(uuid, layout, admin)
+        try:
+            return _fetch_entry(client, uuid, size, configured_prefix)
+        except errors.DatasetStateError as exc:
+            logger.warning("skipping a damaged dataset: %s", exc)
+            return DatasetEntry(uuid, KeyLayout(uuid, configured_prefix), None)
 
     workers = max(1, min(client.config.max_concurrency, len(registrations)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dtool-s3-ls") as pool:
@@ -180,6 +183,20 @@ def list_datasets(client: S3Client, configured_prefix: str) -> list[DatasetEntry
             )
         )
     return sorted(entries, key=lambda e: e.uuid)
+
+
+def _fetch_entry(client: S3Client, uuid: str, size: int, configured_prefix: str) -> DatasetEntry:
+    prefix = _guess_prefix(client, uuid, size, configured_prefix)
+    layout = KeyLayout(uuid, prefix)
+    admin = read_admin_metadata(client, layout, fresh=True)
+    if admin is None and prefix == configured_prefix and size:
+        actual = registered_prefix(client, uuid)
+        if actual is not None and actual != prefix:
+            layout = KeyLayout(uuid, actual)
+            admin = read_admin_metadata(client, layout, fresh=True)
+    elif admin is not None:
+        remember_prefix(client, uuid, prefix)
+    return DatasetEntry(uuid, layout, admin)
 
 
 def _guess_prefix(client: S3Client, uuid: str, size: int, configured: str) -> str:

@@ -16,16 +16,17 @@ def check_relpath(relpath: str) -> None:
     """
     if not isinstance(relpath, str) or not relpath:
         raise ConfigurationError("an item relpath must be a non-empty string")
-    shown = relpath.encode("unicode_escape").decode("ascii")
+    # Escaped once, so that a newline shows as backslash-n and the message stays one line.
+    shown = "'" + relpath.encode("unicode_escape").decode("ascii") + "'"
     if relpath.startswith("/") or (len(relpath) > 1 and relpath[1] == ":"):
-        raise ConfigurationError(f"item relpath {shown!r} is absolute: give a relative path")
+        raise ConfigurationError(f"item relpath {shown} is absolute: give a relative path")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in relpath):
         raise ConfigurationError(
-            f"item relpath {shown!r} contains control characters (e.g. a newline): rename the item"
+            f"item relpath {shown} contains control characters (e.g. a newline): rename the item"
         )
     if any(part in {"", ".", ".."} for part in relpath.split("/")):
         raise ConfigurationError(
-            f"item relpath {shown!r} has an empty, '.' or '..' component: give a normalised path"
+            f"item relpath {shown} has an empty, '.' or '..' component: give a normalised path"
         )
     if len(relpath.encode("utf-8")) > MAX_RELPATH_BYTES:
         raise ConfigurationError(

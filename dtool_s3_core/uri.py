@@ -46,5 +46,7 @@ def parse_uri(uri: str) -> S3Uri:
         )
     uuid = parsed.path.strip("/")
     if parsed.query or parsed.fragment:
-        raise ConfigurationError(f"unexpected query or fragment in {uri!r}")
+        raise ConfigurationError(
+            f"unexpected query or fragment in {uri!r}: use s3://<bucket> or s3://<bucket>/<uuid>"
+        )
     return S3Uri(bucket=bucket, uuid=uuid)

@@ -13,12 +13,15 @@ import dtoolcore
 import pytest
 
 from dtool_s3_core import (
+    DtoolS3Error,
+    copy_dataset,
     create_dataset,
     find_dataset,
     freeze_dataset,
     list_datasets,
     override,
     publish_dataset,
+    verify_dataset,
 )
 from dtool_s3_core.testing import S3Server
 
@@ -96,3 +99,20 @@ def test_eight_concurrent_writers_lose_nothing(configured: str, tmp_path: Path) 
         relpath = dataset.item_properties(ident)["relpath"]
         number, item = relpath.removeprefix("writer").removesuffix(".txt").split("/item")
         assert Path(dataset.item_content_abspath(ident)).read_text() == f"{number}/{item}"
+
+
+def test_api_mistakes_are_one_line_errors(configured: str, tmp_path: Path) -> None:
+    base = f"s3://{configured}"
+    with pytest.raises(DtoolS3Error, match="local file not found"):
+        create_dataset("typo", base, files={"a.txt": tmp_path / "no-such-file"})
+    assert list_datasets(base) == []
+    (tmp_path / "a.txt").write_text("a")
+    proto = create_dataset("proto", base, files={"a.txt": tmp_path / "a.txt"}, freeze=False)
+    missing = f"{base}/00000000-0000-4000-8000-000000000000"
+    for uri in (proto, missing):
+        for call in (verify_dataset, publish_dataset):
+            with pytest.raises(DtoolS3Error) as caught:
+                call(uri)
+            assert "\n" not in str(caught.value)
+        with pytest.raises(DtoolS3Error):
+            copy_dataset(uri, (tmp_path / "copies").as_uri())
