@@ -119,6 +119,9 @@ def targets(rows: list[Row]) -> list[tuple[str, str, bool]]:
             checks.append(
                 (f"{row.scenario}: >= 0.8x raw boto3 throughput", f"{ratio:.2f}x", ratio >= 0.8)
             )
+        if row.scenario.startswith("load:"):
+            rss = row.result.peak_rss_mib
+            checks.append((f"{row.scenario}: peak RSS < 300 MiB", f"{rss:.0f} MiB", rss < 300))
         if row.result.requests is not None and small_copy:
             per_item = row.result.requests / row.items
             limit = 1.2 if row.scenario.endswith("S3") else 1.1

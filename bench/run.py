@@ -42,6 +42,8 @@ class Options:
     large_size: int = 512 * MiB
     datasets: int = 200
     latencies_ms: list[float] = field(default_factory=lambda: [0.0, 10.0])
+    load_items: int = 10_000
+    huge_size: int = 2 * 1024 * MiB
     server: str = "moto"
     output: Path | None = ROOT / "docs" / "benchmarks.md"
     work_dir: Path | None = None
@@ -194,7 +196,59 @@ def run(options: Options) -> list[Row]:
                 argv = bench.dtool(tool, "ls", f"s3://{ls_bucket}")
                 bench.run("bucket: dtool ls", tool, argv, options.datasets, latency)
         transfer_scenarios(bench, "large", large, large_uri, options.large_count, None)
+        load_scenarios(bench, work)
         return bench.rows
+
+
+def load_scenarios(bench: Bench, work: Path) -> None:
+    """dtool-s3-core alone at scale: every CLI step on many items, and one huge item."""
+    options = bench.options
+    many = make_files(work / "many", options.load_items, 256, fanout=50)
+    huge = work / "huge"
+    huge.mkdir()
+    with (huge / "huge.bin").open("wb") as out:
+        # Sparse apart from both ends: the disk stays free, the transfer is full size.
+        out.write(os.urandom(MiB))
+        out.seek(options.huge_size - MiB)
+        out.write(os.urandom(MiB))
+    for label, name, source, count in (
+        (f"load: {options.load_items} items", "load-many", many, options.load_items),
+        (f"load: one {options.huge_size / (1024 * MiB):g} GiB item", "load-huge", huge, 1),
+    ):
+        local_uri = local_dataset(source, work / "local", name)
+        bucket = bench.bucket(f"load-{count}")
+        up = bench.run(
+            f"{label}: local -> S3",
+            OURS,
+            bench.dtool(OURS, "cp", "-q", local_uri, f"s3://{bucket}"),
+            count,
+            None,
+        )
+        uri = up.output.strip()
+        if count > 1:
+            bench.run(
+                f"{label}: dtool ls", OURS, bench.dtool(OURS, "ls", f"s3://{bucket}"), 1, None
+            )
+            bench.run(
+                f"{label}: dtool verify -f",
+                OURS,
+                bench.dtool(OURS, "verify", "-f", uri),
+                count,
+                None,
+            )
+        down = work / "down" / bucket
+        down.mkdir(parents=True)
+        bench.run(
+            f"{label}: S3 -> local",
+            OURS,
+            bench.dtool(OURS, "cp", "-q", uri, down.as_uri()),
+            count,
+            None,
+        )
+        got = tree_summary(next(down.iterdir()) / "data")
+        if got != tree_summary(source):
+            raise CommandFailed(f"{label}: copied {got} (files, bytes) of {tree_summary(source)}")
+        shutil.rmtree(down)
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -203,6 +257,8 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--large-count", type=int, default=2)
     parser.add_argument("--large-mib", type=int, default=512, help="size of each large item")
     parser.add_argument("--datasets", type=int, default=200, help="datasets to list")
+    parser.add_argument("--load-items", type=int, default=10_000, help="items of the load run")
+    parser.add_argument("--huge-gib", type=float, default=2.0, help="the one huge item, GiB")
     parser.add_argument("--latencies", default="0,10", help="round trips to add, ms")
     parser.add_argument("--server", choices=["moto", "seaweedfs"], default="moto")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -215,6 +271,8 @@ def parse_args(argv: list[str] | None) -> Options:
         large_count=args.large_count,
         large_size=args.large_mib * MiB,
         datasets=args.datasets,
+        load_items=args.load_items,
+        huge_size=int(args.huge_gib * 1024) * MiB,
         latencies_ms=[float(x) for x in args.latencies.split(",") if x],
         server=args.server,
         output=None if args.no_output else args.output,
@@ -222,6 +280,7 @@ def parse_args(argv: list[str] | None) -> Options:
     )
     if args.quick:
         options.items, options.large_count, options.large_size, options.datasets = 20, 1, MiB, 5
+        options.load_items, options.huge_size = 50, 8 * MiB
     return options
 
 

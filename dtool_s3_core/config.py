@@ -51,7 +51,7 @@ class S3Config:
     dataset_prefix: str = ""
     publish_expiry: int | None = None
     max_concurrency: int = 16
-    multipart_threshold: int = 64 * MiB
+    multipart_threshold: int = 1024 * MiB
     part_size: int = 16 * MiB
     checksum_mode: str = "when_required"
     max_attempts: int = 8
@@ -224,7 +224,7 @@ def _check_credentials(bucket: str, raw: Mapping[str, Any], present: set[str]) -
 
 
 #: Example values shown when a setting cannot be read; other settings show their default.
-_EXAMPLES = {"publish_expiry": "3600", "multipart_threshold": "64MiB", "part_size": "16MiB"}
+_EXAMPLES = {"publish_expiry": "3600", "multipart_threshold": "1GiB", "part_size": "16MiB"}
 _KEYS = {setting.field: setting.key for setting in SETTINGS}
 _SIZES = frozenset({"multipart_threshold", "part_size"})
 
@@ -281,6 +281,11 @@ def _validate(config: S3Config) -> None:
         raise ConfigurationError(
             f"DTOOL_S3_PUBLISH_EXPIRY must be between 1 and {MAX_PRESIGN_EXPIRY} seconds "
             f"(7 days, the SigV4 limit), got {config.publish_expiry}"
+        )
+    if config.multipart_threshold > 5 * 1024 * MiB:
+        raise ConfigurationError(
+            f"DTOOL_S3_MULTIPART_THRESHOLD for bucket '{bucket}' must be at most 5GiB (the S3 "
+            f"limit of one PUT), got {config.multipart_threshold} bytes"
         )
     if config.part_size < 5 * MiB:
         raise ConfigurationError(

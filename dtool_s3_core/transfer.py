@@ -1,9 +1,12 @@
 """Moving item content: uploads with server-verified MD5s, verified downloads, background queues.
 
-* Uploads up to ``multipart_threshold`` are read once into memory, hashed and sent with
-  ``Content-MD5``. Larger files are hashed in a first pass (S3 wants the ``checksum`` metadata when
-  the multipart upload is created), then sent in ``part_size`` parts, each with its own
-  ``Content-MD5``; a failed multipart upload is aborted.
+* Every upload carries ``Content-MD5``, so the server verifies what it received. Small files are
+  read once into memory, hashed and sent. Files up to ``multipart_threshold`` are hashed in a
+  first pass and then streamed from disk in one PUT: one MD5 pass and no part bookkeeping, which
+  measured faster than multipart on every loopback server (docs/benchmarks.md). Larger files are
+  hashed in a first pass (the ``checksum`` metadata is set when the multipart upload is
+  created), then sent in ``part_size`` parts, each with its own ``Content-MD5``; a failed
+  multipart upload is aborted.
 * Downloads stream into a temporary file next to the target while hashing, and are renamed into
   place only when size and MD5 match.
 * :class:`TaskQueue` runs transfers in the background with a bounded window, so dtoolcore's
@@ -32,6 +35,8 @@ from .config import MiB, S3Config
 
 logger = logging.getLogger(__name__)
 _READ_CHUNK = 1024 * 1024
+# Below this, reading a file into memory once beats hashing it and streaming it in a second pass.
+_IN_MEMORY = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,18 @@ def upload_stream(
     """
     config = client.config
     size = os.fstat(stream.fileno()).st_size
+    if _IN_MEMORY < size <= config.multipart_threshold:
+        md5hex, size = md5_of_stream(stream)
+        stream.seek(0)
+        client.call(
+            "put_object",
+            key,
+            Body=stream,
+            ContentLength=size,
+            ContentMD5=_b64(bytes.fromhex(md5hex)),
+            Metadata=metadata(md5hex),
+        )
+        return Uploaded(key, size, md5hex)
     if size <= config.multipart_threshold:
         budget.acquire(size)
         try:
