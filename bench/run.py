@@ -44,7 +44,7 @@ class Options:
     latencies_ms: list[float] = field(default_factory=lambda: [0.0, 10.0])
     load_items: int = 10_000
     huge_size: int = 2 * 1024 * MiB
-    server: str = "moto"
+    servers: list[str] = field(default_factory=lambda: ["moto", "seaweedfs"])
     output: Path | None = ROOT / "docs" / "benchmarks.md"
     work_dir: Path | None = None
 
@@ -92,7 +92,7 @@ class Bench:
         result = measure(argv, self.env(endpoint), self.work / "logs" / slug, self.proxy)
         if direct:
             result = Measurement(**{**result.__dict__, "requests": None})
-        self.rows.append(Row(scenario, latency_ms, tool, result, items))
+        self.rows.append(Row(self.server.name, scenario, latency_ms, tool, result, items))
         return result
 
     def dtool(self, tool: str, *args: str) -> list[str]:
@@ -185,19 +185,21 @@ def run(options: Options) -> list[Row]:
         large = make_files(work / "large", options.large_count, options.large_size, fanout=1)
         small_uri = local_dataset(small, work / "local", "small")
         large_uri = local_dataset(large, work / "local", "large")
-        server = stack.enter_context(s3_server(options.server))
-        proxy = stack.enter_context(S3Proxy(server.endpoint_url))
-        bench = Bench(options, server, proxy, work, bins)
-        ls_bucket = populate(bench, options.datasets)
-        for latency in options.latencies_ms:
-            transfer_scenarios(bench, "small", small, small_uri, options.items, latency)
-            freeze_scenarios(bench, small, options.items, latency)
-            for tool in (ORACLE, OURS):
-                argv = bench.dtool(tool, "ls", f"s3://{ls_bucket}")
-                bench.run("bucket: dtool ls", tool, argv, options.datasets, latency)
-        transfer_scenarios(bench, "large", large, large_uri, options.large_count, None)
-        load_scenarios(bench, work)
-        return bench.rows
+        rows: list[Row] = []
+        for number, kind in enumerate(options.servers):
+            with s3_server(kind) as server, S3Proxy(server.endpoint_url) as proxy:
+                bench = Bench(options, server, proxy, work, bins, rows)
+                ls_bucket = populate(bench, options.datasets)
+                for latency in options.latencies_ms:
+                    transfer_scenarios(bench, "small", small, small_uri, options.items, latency)
+                    freeze_scenarios(bench, small, options.items, latency)
+                    for tool in (ORACLE, OURS):
+                        argv = bench.dtool(tool, "ls", f"s3://{ls_bucket}")
+                        bench.run("bucket: dtool ls", tool, argv, options.datasets, latency)
+                if number == 0:
+                    transfer_scenarios(bench, "large", large, large_uri, options.large_count, None)
+                    load_scenarios(bench, work)
+        return rows
 
 
 def load_scenarios(bench: Bench, work: Path) -> None:
@@ -260,7 +262,7 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--load-items", type=int, default=10_000, help="items of the load run")
     parser.add_argument("--huge-gib", type=float, default=2.0, help="the one huge item, GiB")
     parser.add_argument("--latencies", default="0,10", help="round trips to add, ms")
-    parser.add_argument("--server", choices=["moto", "seaweedfs"], default="moto")
+    parser.add_argument("--servers", default="moto,seaweedfs", help="loopback servers, in order")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-output", action="store_true", help="print only, write no docs")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
@@ -274,7 +276,7 @@ def parse_args(argv: list[str] | None) -> Options:
         load_items=args.load_items,
         huge_size=int(args.huge_gib * 1024) * MiB,
         latencies_ms=[float(x) for x in args.latencies.split(",") if x],
-        server=args.server,
+        servers=[s for s in args.servers.split(",") if s],
         output=None if args.no_output else args.output,
         work_dir=args.work_dir,
     )

@@ -1,0 +1,31 @@
+"""The benchmark keeps running: a tiny pass of every scenario with every tool (no docs written)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ORACLE_BIN, ROOT
+
+
+@pytest.mark.slow
+def test_benchmark_quick_pass() -> None:
+    if not (ORACLE_BIN / "dtool").exists():
+        if os.environ.get("CI"):
+            pytest.fail("the dtool-s3 0.14.1 oracle is missing: run scripts/bootstrap.sh")
+        pytest.skip("the dtool-s3 0.14.1 oracle virtualenv is not installed")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--no-output", "--latencies", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for tool in ("dtool-s3 0.14.1", "dtool-s3-core", "boto3 (raw)"):
+        assert tool in result.stdout
+    assert "load: 50 items: S3 -> local" in result.stdout
