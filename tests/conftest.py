@@ -13,10 +13,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dtoolcore
 import pytest
 
+from dtool_s3_core import override
 from dtool_s3_core.testing import S3Server, s3_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +49,21 @@ def bucket(s3: S3Server) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(name)
     return name
+
+
+def use_server(server: S3Server, bucket: str, tmp_path: Path, **settings: object) -> Any:
+    """Configure the in-process API for ``bucket`` on ``server`` (a scoped override), with a
+    download cache of the test's own; ``settings`` adds or replaces S3Config fields."""
+    return override(
+        bucket,
+        **{
+            "endpoint_url": server.endpoint_url,
+            "access_key_id": server.access_key,
+            "secret_access_key": server.secret_key,
+            "cache_directory": str(tmp_path / "cache"),
+            **settings,
+        },
+    )
 
 
 def bucket_env(server: S3Server, bucket: str) -> dict[str, str]:

@@ -25,9 +25,16 @@ import pytest
 from botocore.exceptions import ClientError
 from dtoolcore.utils import generate_identifier
 
-from dtool_s3_core import copy_dataset, override, publish_dataset, verify_dataset
+from dtool_s3_core import copy_dataset, publish_dataset, verify_dataset
 from dtool_s3_core.testing_ceph import CephServer
-from tests.conftest import SOURCE_FILES, VENV_BIN, Dtool, bucket_env, make_source_dataset
+from tests.conftest import (
+    SOURCE_FILES,
+    VENV_BIN,
+    Dtool,
+    bucket_env,
+    make_source_dataset,
+    use_server,
+)
 
 MiB = 1024 * 1024
 BIG = 12 * MiB
@@ -96,13 +103,7 @@ def anonymous_get(url: str) -> tuple[int, bytes]:
 @contextmanager
 def scoped(ceph: CephServer, bucket: str, tmp_path: Path) -> Iterator[None]:
     """Configure the in-process API for ``bucket`` on Ceph, with a download cache of the test."""
-    with override(
-        bucket,
-        endpoint_url=ceph.endpoint_url,
-        access_key_id=ceph.access_key,
-        secret_access_key=ceph.secret_key,
-        cache_directory=str(tmp_path / "cache"),
-    ):
+    with use_server(ceph, bucket, tmp_path):
         yield
 
 

@@ -19,23 +19,17 @@ from dtool_s3_core import (
     find_dataset,
     freeze_dataset,
     list_datasets,
-    override,
     publish_dataset,
     verify_dataset,
 )
 from dtool_s3_core.testing import S3Server
+from tests.conftest import use_server
 
 
 @pytest.fixture
 def configured(s3: S3Server, bucket: str, tmp_path: Path) -> Iterator[str]:
     """The bucket, configured through a scoped override (as the integrations do)."""
-    with override(
-        bucket,
-        endpoint_url=s3.endpoint_url,
-        access_key_id=s3.access_key,
-        secret_access_key=s3.secret_key,
-        cache_directory=str(tmp_path / "cache"),
-    ):
+    with use_server(s3, bucket, tmp_path):
         yield bucket
 
 

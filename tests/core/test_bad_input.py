@@ -24,7 +24,6 @@ from dtool_s3_core import (
     copy_dataset,
     create_dataset,
     list_datasets,
-    override,
     verify_dataset,
 )
 from dtool_s3_core.errors import (
@@ -35,7 +34,7 @@ from dtool_s3_core.errors import (
 )
 from dtool_s3_core.testing import S3Server, free_port
 from dtool_s3_core.transfer import _local_writes
-from tests.conftest import Dtool, make_source_dataset
+from tests.conftest import Dtool, make_source_dataset, use_server
 
 MISSING_UUID = "00000000-0000-4000-8000-000000000000"
 ZERO_ID = "0" * 40
@@ -84,13 +83,7 @@ def frozen_datasets(s3: S3Server, bucket: str) -> list[str]:
 
 @contextmanager
 def api(s3: S3Server, bucket: str, tmp_path: Path) -> Iterator[None]:
-    with override(
-        bucket,
-        endpoint_url=s3.endpoint_url,
-        access_key_id=s3.access_key,
-        secret_access_key=s3.secret_key,
-        cache_directory=str(tmp_path / "api-cache"),
-    ):
+    with use_server(s3, bucket, tmp_path):
         yield
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import dtoolcore
 import pytest
 
-from dtool_s3_core import copy_dataset, create_dataset, freeze_dataset, override, publish_dataset
+from dtool_s3_core import copy_dataset, create_dataset, freeze_dataset, publish_dataset
 from dtool_s3_core.testing import S3Server
-from tests.conftest import make_source_dataset
+from tests.conftest import make_source_dataset, use_server
 
 PREFIX = "team-a/raw/"
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -53,14 +53,7 @@ def assert_isolated(s3: S3Server, bucket: str, uuids: set[str]) -> None:
 
 @pytest.fixture
 def configured(s3: S3Server, bucket: str, tmp_path: Path) -> Iterator[str]:
-    with override(
-        bucket,
-        endpoint_url=s3.endpoint_url,
-        access_key_id=s3.access_key,
-        secret_access_key=s3.secret_key,
-        dataset_prefix=PREFIX,
-        cache_directory=str(tmp_path / "cache"),
-    ):
+    with use_server(s3, bucket, tmp_path, dataset_prefix=PREFIX):
         yield bucket
 
 
