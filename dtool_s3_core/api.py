@@ -142,9 +142,9 @@ def copy_dataset(
 
     :param resume: finish an interrupted copy, skipping items already present with the right size
     """
-    open_frozen(src_uri, config_path)
+    dataset = open_frozen(src_uri, config_path)
     if s3copy.same_service(src_uri, dest_base_uri, config_path):
-        return s3copy.copy_within_service(src_uri, dest_base_uri, resume, config_path)
+        return s3copy.copy_within_service(dataset, dest_base_uri, resume, config_path)
     if resume:
         return str(dtoolcore.copy_resume(src_uri, dest_base_uri, config_path))
     return str(dtoolcore.copy(src_uri, dest_base_uri, config_path))

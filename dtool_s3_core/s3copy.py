@@ -39,13 +39,15 @@ def same_service(src_uri: str, dest_base_uri: str, config_path: str | None = Non
 
 
 def copy_within_service(
-    src_uri: str, dest_base_uri: str, resume: bool = False, config_path: str | None = None
+    dataset: dtoolcore.DataSet,
+    dest_base_uri: str,
+    resume: bool = False,
+    config_path: str | None = None,
 ) -> str:
-    """Copy a frozen dataset to another bucket of the same service; return the new URI.
+    """Copy a frozen S3 dataset to another bucket of the same service; return the new URI.
 
     :param resume: finish an interrupted copy, skipping items present with the right size
     """
-    dataset = dtoolcore.DataSet.from_uri(src_uri, config_path)
     if resume:
         dest_uri = S3StorageBroker.generate_uri(dataset.name, dataset.uuid, dest_base_uri)
         proto = dtoolcore.ProtoDataSet.from_uri(dest_uri, config_path)

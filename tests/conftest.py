@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import dtoolcore
 import pytest
 
 from dtool_s3_core import override
+from dtool_s3_core.proxy import S3Proxy
 from dtool_s3_core.testing import S3Server, s3_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +50,33 @@ def bucket(s3: S3Server) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(name)
     return name
+
+
+@pytest.fixture
+def proxy(s3: S3Server) -> Iterator[S3Proxy]:
+    """A counting proxy in front of ``s3`` (no latency, no faults unless a test sets them)."""
+    with S3Proxy(s3.endpoint_url) as running:
+        yield running
+
+
+def local_dataset(where: Path, name: str, contents: Mapping[str, bytes | Path]) -> Path:
+    """Freeze {relpath: bytes, or a file to add} into a local dataset ``where/name``.
+
+    Local datasets are made with dtoolcore's own disk broker: they are inputs, not under test.
+    """
+    where.mkdir(parents=True, exist_ok=True)
+    admin = dtoolcore.generate_admin_metadata(name)
+    proto = dtoolcore.generate_proto_dataset(admin, where.as_uri())
+    proto.create()
+    proto.put_readme(f"---\nname: {name}\n")
+    for number, (relpath, content) in enumerate(contents.items()):
+        path = content if isinstance(content, Path) else where / f"{name}-src" / str(number)
+        if isinstance(content, bytes):
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(content)
+        proto.put_item(str(path), relpath)
+    proto.freeze()
+    return where / name
 
 
 def use_server(server: S3Server, bucket: str, tmp_path: Path, **settings: object) -> Any:

@@ -14,13 +14,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import dtoolcore
 import pytest
 
 from dtool_s3_core import list_datasets, override
 from dtool_s3_core.proxy import FAULT_KINDS, S3Proxy
 from dtool_s3_core.testing import S3Server
-from tests.conftest import VENV_BIN, Dtool
+from tests.conftest import VENV_BIN, Dtool, local_dataset
 
 N_ITEMS = 40
 BIG = 12 * 1024 * 1024
@@ -43,19 +42,10 @@ def faulty(proxy: S3Proxy, s3: S3Server, bucket: str, tmp_path: Path) -> Dtool:
     return runner
 
 
-def local_dataset(where: Path) -> tuple[Path, dict[str, bytes]]:
+def faulty_dataset(where: Path) -> tuple[Path, dict[str, bytes]]:
     contents = {f"dir/item {n}.bin": os.urandom(2048 + n) for n in range(N_ITEMS)}
     contents["big.bin"] = os.urandom(BIG)
-    admin = dtoolcore.generate_admin_metadata("faulty")
-    proto = dtoolcore.generate_proto_dataset(admin, where.as_uri())
-    proto.create()
-    proto.put_readme("---\nfaults: yes\n")
-    for number, (relpath, data) in enumerate(contents.items()):
-        path = where / f"src-{number}"
-        path.write_bytes(data)
-        proto.put_item(str(path), relpath)
-    proto.freeze()
-    return where / "faulty", contents
+    return local_dataset(where, "faulty", contents), contents
 
 
 def same_content(root: Path, contents: dict[str, bytes]) -> None:
@@ -66,7 +56,7 @@ def same_content(root: Path, contents: dict[str, bytes]) -> None:
 def test_five_percent_faults_every_path_completes(
     faulty: Dtool, proxy: S3Proxy, bucket: str, tmp_path: Path
 ) -> None:
-    local, contents = local_dataset(tmp_path)
+    local, contents = faulty_dataset(tmp_path)
     proxy.fault_rate = 0.05
     uri = faulty("cp", "-q", local.as_uri(), f"s3://{bucket}").strip()
     assert uri in faulty("ls", "-q", f"s3://{bucket}")
@@ -76,8 +66,9 @@ def test_five_percent_faults_every_path_completes(
     same_content(tmp_path / "down" / "faulty", contents)
 
     proto_uri = faulty.create("made-in-s3", f"s3://{bucket}")
+    (tmp_path / "item.txt").write_text("made under faults\n")
     for relpath in ("a.txt", "b/c.txt"):
-        faulty("add", "item", str(tmp_path / "src-0"), proto_uri, relpath)
+        faulty("add", "item", str(tmp_path / "item.txt"), proto_uri, relpath)
     (tmp_path / "README.yml").write_text("---\nmade: under faults\n")
     faulty("readme", "write", proto_uri, str(tmp_path / "README.yml"))
     faulty("freeze", proto_uri)
@@ -107,7 +98,7 @@ def fail_after(proxy: S3Proxy, requests: int) -> threading.Thread:
 def test_total_outage_leaves_a_proto_dataset_that_resume_completes(
     faulty: Dtool, proxy: S3Proxy, s3: S3Server, bucket: str, tmp_path: Path
 ) -> None:
-    local, contents = local_dataset(tmp_path)
+    local, contents = faulty_dataset(tmp_path)
     faulty.env["DTOOL_S3_MAX_ATTEMPTS"] = "3"
     watcher = fail_after(proxy, 15)
     result = faulty.run("cp", "-q", local.as_uri(), f"s3://{bucket}", check=False)

@@ -11,14 +11,13 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import dtoolcore
 import pytest
 
 from bench.harness import measure
 from dtool_s3_core import create_dataset, list_datasets, override
 from dtool_s3_core.proxy import S3Proxy
 from dtool_s3_core.testing import S3Server
-from tests.conftest import VENV_BIN, Dtool
+from tests.conftest import VENV_BIN, Dtool, local_dataset
 
 pytestmark = pytest.mark.slow
 N_ITEMS = 10_000
@@ -33,24 +32,9 @@ def moto_only(s3: S3Server) -> None:
         pytest.skip("load tests measure the client; one server is enough")
 
 
-def many_items(where: Path) -> tuple[Path, dict[str, bytes]]:
-    contents = {f"d{n % 50:02d}/item-{n:05d}.txt": f"{n}\n".encode() * 16 for n in range(N_ITEMS)}
-    admin = dtoolcore.generate_admin_metadata("load")
-    proto = dtoolcore.generate_proto_dataset(admin, where.as_uri())
-    proto.create()
-    proto.put_readme("")
-    source = where / "source"
-    for relpath, data in contents.items():
-        path = source / relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        proto.put_item(str(path), relpath)
-    proto.freeze()
-    return where / "load", contents
-
-
 def test_ten_thousand_items(dtool: Dtool, bucket: str, tmp_path: Path) -> None:
-    local, contents = many_items(tmp_path)
+    contents = {f"d{n % 50:02d}/item-{n:05d}.txt": f"{n}\n".encode() * 16 for n in range(N_ITEMS)}
+    local = local_dataset(tmp_path, "load", contents)
     env = {**os.environ, **dtool.env}
     up = measure(
         [str(VENV_BIN / "dtool"), "cp", "-q", local.as_uri(), f"s3://{bucket}"],
@@ -81,17 +65,10 @@ def test_two_gib_item_in_bounded_memory(dtool: Dtool, bucket: str, tmp_path: Pat
         out.write(os.urandom(1 << 20))
         out.seek(BIG - (1 << 20))
         out.write(os.urandom(1 << 20))
-    local = tmp_path / "local"
-    local.mkdir()
-    admin = dtoolcore.generate_admin_metadata("big")
-    proto = dtoolcore.generate_proto_dataset(admin, local.as_uri())
-    proto.create()
-    proto.put_readme("")
-    proto.put_item(str(source / "big.bin"), "big.bin")
-    proto.freeze()
+    local = local_dataset(tmp_path / "local", "big", {"big.bin": source / "big.bin"})
     env = {**os.environ, **dtool.env}
     dtool_bin = str(VENV_BIN / "dtool")
-    up = measure([dtool_bin, "cp", "-q", (local / "big").as_uri(), f"s3://{bucket}"], env, tmp_path)
+    up = measure([dtool_bin, "cp", "-q", local.as_uri(), f"s3://{bucket}"], env, tmp_path)
     assert up.peak_rss_mib < MAX_RSS_MIB
     (tmp_path / "down").mkdir()
     down = measure(

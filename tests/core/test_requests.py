@@ -3,43 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import dtoolcore
-import pytest
 
 from dtool_s3_core.proxy import S3Proxy
 from dtool_s3_core.testing import S3Server
-from tests.conftest import VENV_BIN, Dtool
+from tests.conftest import VENV_BIN, Dtool, local_dataset
 
 N_ITEMS = 100
-
-
-@pytest.fixture
-def proxy(s3: S3Server) -> Iterator[S3Proxy]:
-    with S3Proxy(s3.endpoint_url) as running:
-        yield running
-
-
-def local_dataset(where: Path, count: int) -> Path:
-    admin = dtoolcore.generate_admin_metadata("many")
-    proto = dtoolcore.generate_proto_dataset(admin, str(where))
-    proto.create()
-    proto.put_readme("---\nkind: request count\n")
-    for number in range(count):
-        path = where / f"f{number}"
-        path.write_bytes(os.urandom(4096))
-        proto.put_item(str(path), f"dir/file {number}.bin")
-    proto.freeze()
-    return where / "many"
 
 
 def test_requests_per_item(proxy: S3Proxy, s3: S3Server, bucket: str, tmp_path: Path) -> None:
     dtool = Dtool(VENV_BIN, {"HOME": str(tmp_path), "DTOOL_CACHE_DIRECTORY": str(tmp_path / "c")})
     dtool.add_bucket(s3, bucket)
     dtool.env[f"DTOOL_S3_ENDPOINT_{bucket}"] = proxy.url
-    local = local_dataset(tmp_path, N_ITEMS)
+    files = {f"dir/file {n}.bin": os.urandom(4096) for n in range(N_ITEMS)}
+    local = local_dataset(tmp_path, "many", files)
 
     proxy.stats.reset()
     dtool("cp", str(local), f"s3://{bucket}")

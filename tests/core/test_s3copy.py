@@ -19,12 +19,6 @@ N_ITEMS = 30
 
 
 @pytest.fixture
-def proxy(s3: S3Server) -> Iterator[S3Proxy]:
-    with S3Proxy(s3.endpoint_url) as running:
-        yield running
-
-
-@pytest.fixture
 def two_buckets(s3: S3Server, proxy: S3Proxy, tmp_path: Path) -> Iterator[tuple[str, str]]:
     names = (f"src-{uuid.uuid4().hex[:10]}", f"dst-{uuid.uuid4().hex[:10]}")
     settings = {

@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import dtoolcore
-import pytest
-
 from dtool_s3_core.proxy import S3Proxy
-from dtool_s3_core.testing import S3Server
-from tests.conftest import Dtool
+from tests.conftest import Dtool, local_dataset
 
 MiB = 1024 * 1024
 SIZES = {"small.bin": 4096, "streamed.bin": 9 * MiB, "parts.bin": 13 * MiB}
-
-
-@pytest.fixture
-def proxy(s3: S3Server) -> Iterator[S3Proxy]:
-    with S3Proxy(s3.endpoint_url) as running:
-        yield running
 
 
 def test_each_upload_path_stores_verified_content(
     dtool: Dtool, proxy: S3Proxy, bucket: str, tmp_path: Path
 ) -> None:
     contents = {name: os.urandom(size) for name, size in SIZES.items()}
-    admin = dtoolcore.generate_admin_metadata("paths")
-    proto = dtoolcore.generate_proto_dataset(admin, tmp_path.as_uri())
-    proto.create()
-    proto.put_readme("")
-    for name, data in contents.items():
-        (tmp_path / f"src-{name}").write_bytes(data)
-        proto.put_item(str(tmp_path / f"src-{name}"), name)
-    proto.freeze()
+    local_dataset(tmp_path, "paths", contents)
     dtool.env[f"DTOOL_S3_ENDPOINT_{bucket}"] = proxy.url
     dtool.env["DTOOL_S3_MULTIPART_THRESHOLD"] = "12MiB"
     dtool.env["DTOOL_S3_MULTIPART_PART_SIZE"] = "5MiB"
