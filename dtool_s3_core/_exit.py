@@ -16,27 +16,41 @@ import sys
 import threading
 import weakref
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .errors import DtoolS3Error
 
-if TYPE_CHECKING:
-    from .transfer import TaskQueue
+
+class Drainable(Protocol):
+    """Background work that a barrier waits for, raising its failures."""
+
+    def drain(self) -> None: ...
+
 
 logger = logging.getLogger(__name__)
-_queues: weakref.WeakSet[TaskQueue] = weakref.WeakSet()
+_queues: weakref.WeakSet[Drainable] = weakref.WeakSet()
 _registered = threading.Event()
 # Set once the CLI has printed its one error line: failures of uploads still queued at exit are
 # then part of the same failure, and a second line would only bury the first.
 _reported = threading.Event()
 
 
-def track_queue(queue: TaskQueue) -> None:
+def track_queue(queue: Drainable) -> None:
     """Drain ``queue`` at interpreter exit if it still holds work."""
     _queues.add(queue)
     if not _registered.is_set():
         _registered.set()
         atexit.register(_drain_at_exit)
+
+
+def wait_for_uploads() -> None:
+    """Wait until every upload this process queued has landed; raise the first failure.
+
+    ``ProtoDataSet.put_item`` returns once an upload is queued; freezing waits for them, and so
+    does interpreter exit. A script that adds items without freezing calls this to know.
+    """
+    for queue in list(_queues):
+        queue.drain()
 
 
 def _drain_at_exit() -> None:

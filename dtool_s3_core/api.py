@@ -10,17 +10,22 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import dtoolcore
-import dtoolcore.utils
 
-from . import errors, registry, s3copy
+from . import errors, registry, validate
 from .client import S3Client
-from .config import override, resolve_config
+from .config import S3Config, override, resolve_config, settings_of
+from .copier import CopyResult, copy_to_s3
+from .dataset import S3Dataset
 from .keys import normalise_prefix
+from .publish import http_enable
+from .sources import LocalSource, S3Source, Source
 from .uri import parse_uri
 
 
@@ -77,29 +82,37 @@ def create_dataset(
     """Create a dataset from a directory and/or a {relpath: path} mapping; return its URI.
 
     :param freeze: freeze it once every item is stored (else it stays a proto dataset)
-    :raises DtoolCoreInvalidNameError: for an invalid dataset name
+    :raises ConfigurationError: for an invalid dataset name or relpath
     """
-    if not dtoolcore.utils.name_is_valid(name):
+    problem = validate.name_problem(name)
+    if problem is not None:
         raise errors.ConfigurationError(
             f"invalid dataset name {name!r}: use letters, digits, '-', '_' and '.' (max 80)"
         )
     items: dict[str, Path] = iter_files(source_dir) if source_dir is not None else {}
     items.update({relpath: Path(path) for relpath, path in (files or {}).items()})
     # Checked before anything is created, so a typo leaves no proto dataset behind.
-    for path in items.values():
+    for relpath, path in items.items():
+        validate.check_relpath(relpath)
         if not path.is_file():
             raise errors.ObjectNotFound(f"local file not found: {path}")
     admin = dtoolcore.generate_admin_metadata(name, creator_username)
-    proto = dtoolcore.generate_proto_dataset(admin, base_uri, config_path)
-    proto.create()
-    proto.put_readme(readme_text(readme))
-    for relpath, path in items.items():
-        proto.put_item(str(path), relpath)
+    if not base_uri.startswith("s3://"):
+        proto = dtoolcore.generate_proto_dataset(admin, base_uri, config_path)
+        proto.create()
+        proto.put_readme(readme_text(readme))
+        for relpath, path in items.items():
+            proto.put_item(str(path), relpath)
+        if freeze:
+            proto.freeze()
+        return str(proto.uri)
+    dataset = S3Dataset(resolve_config(parse_uri(base_uri).bucket, config_path), admin["uuid"])
+    dataset.create_proto(admin)
+    dataset.put_text(dataset.layout.readme, readme_text(readme))
+    dataset.upload_many(items)
     if freeze:
-        proto.freeze()
-    else:
-        _drain(proto)
-    return str(proto.uri)
+        dataset.freeze()
+    return dataset.uri
 
 
 def open_frozen(uri: str, config_path: str | None = None) -> dtoolcore.DataSet:
@@ -116,20 +129,75 @@ def open_frozen(uri: str, config_path: str | None = None) -> dtoolcore.DataSet:
         ) from exc
 
 
-def _drain(dataset: dtoolcore.ProtoDataSet) -> None:
-    drain = getattr(dataset._storage_broker, "_drain", None)
-    if drain is not None:
-        drain()
+def open_s3(uri: str, config_path: str | None = None, config: S3Config | None = None) -> S3Dataset:
+    """Return the S3 dataset at ``uri`` with ``config`` (default: the resolved configuration)."""
+    parsed = parse_uri(uri)
+    return S3Dataset(config or resolve_config(parsed.bucket, config_path), parsed.uuid)
 
 
 def freeze_dataset(uri: str, config_path: str | None = None) -> str:
     """Freeze a proto dataset (a frozen one is left as it is); return its URI."""
-    admin = dtoolcore._admin_metadata_from_uri(uri, config_path)
-    if admin.get("type") == "dataset":
+    if uri.startswith("s3://"):
+        open_s3(uri, config_path).freeze()
         return uri
-    proto = dtoolcore.ProtoDataSet.from_uri(uri, config_path)
+    try:
+        proto = dtoolcore.ProtoDataSet.from_uri(uri, config_path)
+    except dtoolcore.DtoolCoreTypeError:
+        return uri
     proto.freeze()
     return uri
+
+
+def open_source(uri: str, config_path: str | None = None, config: S3Config | None = None) -> Source:
+    """Return a frozen dataset (S3 or local) as a checked copy source."""
+    if uri.startswith("s3://"):
+        return S3Source(open_s3(uri, config_path, config))
+    return LocalSource(uri, config_path)
+
+
+def copy(
+    src_uri: str,
+    dest_base_uri: str,
+    resume: bool = False,
+    config_path: str | None = None,
+    source_config: S3Config | None = None,
+    dest_config: S3Config | None = None,
+) -> CopyResult:
+    """Copy a frozen dataset (local or S3) to a base URI, keeping its UUID; say what moved.
+
+    :param source_config: settings of the source bucket (default: resolved from its name)
+    :param dest_config: settings of the destination bucket (default: resolved from its name)
+    :param resume: finish an interrupted copy, keeping items already present and intact
+    """
+    source = open_source(src_uri, config_path, source_config)
+    admin = source.admin
+    if dest_base_uri.startswith("s3://"):
+        config = dest_config or resolve_config(parse_uri(dest_base_uri).bucket, config_path)
+        return copy_to_s3(source, S3Dataset(config, str(admin["uuid"])), resume)
+    scope = (
+        override(source_config.bucket, **settings_of(source_config))
+        if source_config is not None
+        else nullcontext()
+    )
+    with scope:
+        if resume:
+            uri = dtoolcore.copy_resume(src_uri, dest_base_uri, config_path)
+        else:
+            uri = dtoolcore.copy(src_uri, dest_base_uri, config_path)
+    entries = source.entries()
+    size = sum(e.size for e in entries.values())
+    return CopyResult(
+        uri=str(uri),
+        name=str(admin["name"]),
+        uuid=str(admin["uuid"]),
+        item_count=len(entries),
+        size_in_bytes=size,
+        copied_items=len(entries),
+        copied_bytes=size,
+        skipped_items=0,
+        resumed=resume,
+        server_side=False,
+    )
 
 
 def copy_dataset(
@@ -138,16 +206,12 @@ def copy_dataset(
     """Copy a frozen dataset (local or S3) to a base URI; return the new URI.
 
     Between two buckets reached with one endpoint and one set of credentials, the server copies
-    the items itself (no bytes pass through this process).
+    the items itself (no bytes pass through this process). Every item copied is checked against
+    the source manifest.
 
-    :param resume: finish an interrupted copy, skipping items already present with the right size
+    :param resume: finish an interrupted copy, skipping items already present and intact
     """
-    dataset = open_frozen(src_uri, config_path)
-    if s3copy.same_service(src_uri, dest_base_uri, config_path):
-        return s3copy.copy_within_service(dataset, dest_base_uri, resume, config_path)
-    if resume:
-        return str(dtoolcore.copy_resume(src_uri, dest_base_uri, config_path))
-    return str(dtoolcore.copy(src_uri, dest_base_uri, config_path))
+    return copy(src_uri, dest_base_uri, resume, config_path).uri
 
 
 def publish_dataset(uri: str, expiry: int | None = None, config_path: str | None = None) -> str:
@@ -158,8 +222,7 @@ def publish_dataset(uri: str, expiry: int | None = None, config_path: str | None
     """
     bucket = parse_uri(uri).bucket
     with override(bucket, publish_expiry=expiry):
-        dataset = open_frozen(uri, config_path)
-        return str(dataset._storage_broker.http_enable())
+        return http_enable(open_s3(uri, config_path))
 
 
 def list_datasets(
@@ -167,7 +230,8 @@ def list_datasets(
 ) -> list[DatasetInfo]:
     """Return the datasets registered under a base URI, proto datasets included, by UUID.
 
-    For S3 this is one listing per 1000 datasets plus one GET per dataset, fetched concurrently.
+    For S3 this is one listing per 1000 datasets plus one GET per dataset, fetched concurrently;
+    a damaged dataset is skipped with a warning.
     """
     infos: list[DatasetInfo] = []
     if base_uri.startswith("s3://"):
@@ -178,9 +242,13 @@ def list_datasets(
             if entry.admin_metadata is not None:
                 infos.append(_info(f"s3://{bucket}/{entry.uuid}", entry.admin_metadata))
     else:
-        broker = dtoolcore._get_storage_broker(base_uri, config_path)
-        for uri in broker.list_dataset_uris(base_uri, config_path):
-            infos.append(_info(uri, dtoolcore._admin_metadata_from_uri(uri, config_path)))
+        found = [
+            *dtoolcore.iter_datasets_in_base_uri(base_uri),
+            *dtoolcore.iter_proto_datasets_in_base_uri(base_uri),
+        ]
+        infos = sorted(
+            (_info(str(ds.uri), ds.admin_metadata) for ds in found), key=lambda i: i.uuid
+        )
     return infos[:limit] if limit is not None else infos
 
 
@@ -217,50 +285,51 @@ def verify_dataset(uri: str, deep: bool = False, config_path: str | None = None)
     """Check a frozen dataset against its manifest; return a list of problems (empty = good).
 
     :param deep: also download every item and re-hash its content (``dtool verify -f`` compares
-                 stored checksum metadata only)
+                 stored checksum metadata only); nothing is read from or left in the cache
     """
-    if deep and uri.startswith("s3://"):
-        # The download cache would hand back items read earlier, trusted by their size alone;
-        # a deep check hashes what the bucket holds now.
-        with (
-            tempfile.TemporaryDirectory(prefix="dtool-s3-verify-") as fresh,
-            override(parse_uri(uri).bucket, cache_directory=fresh),
-        ):
-            return _verify(uri, deep, config_path)
-    return _verify(uri, deep, config_path)
+    if not uri.startswith("s3://"):
+        return _verify_local(open_frozen(uri, config_path))
+    dataset = open_s3(uri, config_path)
+    source = S3Source(dataset)
+    entries = source.entries()
+    stored = dataset.items(fresh=True)
+    problems = [f"missing item: {entries[i].relpath}" for i in sorted(set(entries) - set(stored))]
+    problems += [f"unexpected item: {stored[i].handle}" for i in sorted(set(stored) - set(entries))]
+    common = sorted(set(stored) & set(entries))
+    if not deep:
+        for ident in common:
+            if stored[ident].size != entries[ident].size:
+                problems.append(f"size differs: {entries[ident].relpath}")
+            elif dataset.inventory.checksum(stored[ident].handle) != entries[ident].md5:
+                problems.append(f"checksum differs: {entries[ident].relpath}")
+        return problems
+    with tempfile.TemporaryDirectory(prefix="dtool-s3-verify-") as fresh:
+
+        def check(ident: str) -> str | None:
+            target = Path(fresh) / ident
+            try:
+                dataset.download_to(ident, target)
+            except errors.IntegrityError as exc:
+                return str(exc)
+            target.unlink()
+            return None
+
+        found = dataset.run_all([partial(check, i) for i in common])
+    return problems + [p for p in found if p is not None]
 
 
-def _verify(uri: str, deep: bool, config_path: str | None) -> list[str]:
-    dataset = open_frozen(uri, config_path)
-    broker = dataset._storage_broker
-    try:
-        return _problems(dataset, broker, deep)
-    finally:
-        # Waits for read-ahead downloads, which must not outlive a temporary cache directory.
-        close = getattr(broker, "close", None)
-        if close is not None:
-            close()
-
-
-def _problems(dataset: dtoolcore.DataSet, broker: Any, deep: bool) -> list[str]:
-    manifest = dataset.generate_manifest() if not deep else None
+def _verify_local(dataset: dtoolcore.DataSet) -> list[str]:
+    # dtoolcore's disk broker hashes every file to generate a manifest: always a deep check.
     problems: list[str] = []
-    stored = {dtoolcore.utils.generate_identifier(h): h for h in broker.iter_item_handles()}
-    for ident in sorted(set(dataset.identifiers) - set(stored)):
+    actual = dataset.generate_manifest()["items"]
+    for ident in sorted(set(dataset.identifiers) - set(actual)):
         problems.append(f"missing item: {dataset.item_properties(ident)['relpath']}")
-    for ident in sorted(set(stored) - set(dataset.identifiers)):
-        problems.append(f"unexpected item: {stored[ident]}")
-    for ident in sorted(set(stored) & set(dataset.identifiers)):
+    for ident in sorted(set(actual) - set(dataset.identifiers)):
+        problems.append(f"unexpected item: {actual[ident]['relpath']}")
+    for ident in sorted(set(actual) & set(dataset.identifiers)):
         expected = dataset.item_properties(ident)
-        if manifest is not None:
-            actual = manifest["items"][ident]
-            if actual["size_in_bytes"] != expected["size_in_bytes"]:
-                problems.append(f"size differs: {expected['relpath']}")
-            elif actual["hash"] != expected["hash"]:
-                problems.append(f"checksum differs: {expected['relpath']}")
-            continue
-        try:
-            dataset.item_content_abspath(ident)
-        except errors.IntegrityError as exc:
-            problems.append(str(exc))
+        if actual[ident]["size_in_bytes"] != expected["size_in_bytes"]:
+            problems.append(f"size differs: {expected['relpath']}")
+        elif actual[ident]["hash"] != expected["hash"]:
+            problems.append(f"checksum differs: {expected['relpath']}")
     return problems

@@ -35,6 +35,7 @@ from urllib3.exceptions import ProtocolError
 
 from . import errors
 from .config import S3Config
+from .logfilter import protect_library_logs
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,6 +99,7 @@ def _build_client(config: S3Config, unsigned: bool) -> BaseClient:
     # Several S3 servers (SeaweedFS among them) insist on Content-MD5 for DeleteObjects, which
     # botocore no longer sends when checksums are only calculated "when required".
     client.meta.events.register("before-sign.s3.DeleteObjects", _add_content_md5)
+    protect_library_logs(config.secret_access_key, config.session_token)
     return client
 
 
@@ -121,7 +123,8 @@ class S3Client:
         self._client = _CLIENTS.get(config)
 
     def __repr__(self) -> str:
-        return f"S3Client(bucket={self.bucket!r}, endpoint={self.config.endpoint_url!r})"
+        endpoint = errors.redact_url(self.config.endpoint_url)
+        return f"S3Client(bucket={self.bucket!r}, endpoint={endpoint!r})"
 
     def call(self, operation: str, key: str | None = None, **params: Any) -> dict[str, Any]:
         """Run one S3 operation on this bucket and return its response.
@@ -149,15 +152,24 @@ class S3Client:
         except errors.ObjectNotFound:
             return None
 
-    def get_bytes(self, key: str) -> tuple[bytes, dict[str, str]] | None:
-        """Return (body, user metadata) of a key, or None if it does not exist."""
+    def get_bytes(self, key: str, limit: int | None = None) -> tuple[bytes, dict[str, str]] | None:
+        """Return (body, user metadata) of a key, or None if it does not exist.
+
+        :param limit: read at most ``limit + 1`` bytes, so that an oversized object is seen as
+                      such without being held in memory
+        """
 
         def fetch() -> tuple[bytes, dict[str, str]] | None:
             try:
                 response = self.call("get_object", key)
             except errors.ObjectNotFound:
                 return None
-            return response["Body"].read(), response.get("Metadata", {})
+            stream = response["Body"]
+            try:
+                body = stream.read() if limit is None else stream.read(limit + 1)
+            finally:
+                stream.close()
+            return body, response.get("Metadata", {})
 
         return retrying(fetch, self.config.max_attempts, f"s3://{self.bucket}/{key}")
 
@@ -212,7 +224,8 @@ class S3Client:
         if not self.bucket_exists():
             return errors.BucketNotFound(
                 f"bucket '{self.bucket}' does not exist at "
-                f"{self.config.endpoint_url or 'the default AWS endpoint'}: create it or check "
+                f"{errors.redact_url(self.config.endpoint_url) or 'the default AWS endpoint'}: "
+                "create it or check "
                 f"the bucket name and DTOOL_S3_ENDPOINT_{self.bucket}"
             )
         return errors.ObjectNotFound(f"{what} not found: s3://{self.bucket}/{key}")

@@ -29,14 +29,14 @@ from typing import Any
 
 from dtoolcore.utils import DEFAULT_CACHE_PATH, DEFAULT_CONFIG_PATH
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, redact_url
 
 MiB = 1024 * 1024
 #: SigV4 presigned URLs are valid for at most seven days.
 MAX_PRESIGN_EXPIRY = 7 * 24 * 3600
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class S3Config:
     """Everything needed to talk to one bucket. Secrets are kept out of ``repr``."""
 
@@ -58,6 +58,11 @@ class S3Config:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     cache_directory: str = DEFAULT_CACHE_PATH
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown["endpoint_url"] = redact_url(self.endpoint_url)
+        return "S3Config(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     def client_key(self) -> tuple[Any, ...]:
         """Return the settings that decide how a client is built (the client-cache key)."""
@@ -136,6 +141,11 @@ def override(bucket: str | None = None, **settings: Any) -> Iterator[None]:
         yield
     finally:
         _overrides.reset(token)
+
+
+def settings_of(config: S3Config) -> dict[str, Any]:
+    """Return a config's settings as :func:`override` takes them (to pin them in a scope)."""
+    return {f.name: getattr(config, f.name) for f in fields(S3Config) if f.name != "bucket"}
 
 
 def read_config_file(config_path: str | os.PathLike[str] | None) -> dict[str, Any]:
@@ -275,7 +285,7 @@ def _validate(config: S3Config) -> None:
     if config.endpoint_url and not re.match(r"^https?://[^/\s]+", config.endpoint_url):
         raise ConfigurationError(
             f"DTOOL_S3_ENDPOINT_{bucket} must be an http:// or https:// URL, "
-            f"got {config.endpoint_url!r}"
+            f"got {redact_url(config.endpoint_url)!r}"
         )
     if config.publish_expiry is not None and not 0 < config.publish_expiry <= MAX_PRESIGN_EXPIRY:
         raise ConfigurationError(

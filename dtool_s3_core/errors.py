@@ -22,6 +22,7 @@ contain credentials.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -77,6 +78,21 @@ class LocalFileError(DtoolS3Error, OSError):
 
 class TransferFailed(DtoolS3Error, OSError):
     """S3 answered with an error that is none of the above."""
+
+
+def redact_url(url: str | None) -> str | None:
+    """Return ``url`` without user:password (an endpoint may carry them; messages must not)."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<an unparsable URL>"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc="***@" + netloc))
 
 
 def damaged(where: str, problem: str) -> DatasetStateError:
@@ -152,7 +168,7 @@ def translate(exc: Exception, bucket: str, key: str | None, endpoint: str | None
     :returns: the error to raise (``raise translate(...) from exc``)
     """
     where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
-    where_ep = endpoint or "the default AWS endpoint"
+    where_ep = redact_url(endpoint) or "the default AWS endpoint"
     if isinstance(exc, ClientError):
         code = error_code(exc)
         if code == "NoSuchBucket":

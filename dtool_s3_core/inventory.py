@@ -14,8 +14,9 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
-from . import errors
+from . import errors, validate
 from .client import S3Client
 from .keys import IDENTIFIER_RE, KeyLayout, decode_handle, identifier
 
@@ -90,7 +91,7 @@ class Inventory:
             handle=handle,
             size=int(head["ContentLength"]),
             timestamp=head["LastModified"].timestamp(),
-            checksum=head.get("Metadata", {}).get("checksum"),
+            checksum=self._checksum(ident, head.get("Metadata", {})),
         )
 
     def checksum(self, handle: str) -> str:
@@ -153,6 +154,11 @@ class Inventory:
             raise errors.ObjectNotFound(
                 f"item vanished while listing: s3://{self._client.bucket}/{key}"
             )
+        return self.from_head(ident, head)
+
+    def from_head(self, ident: str, head: dict[str, Any]) -> Item:
+        """Return the item a HEAD response describes, its handle and checksum checked."""
+        key = self._layout.item(ident)
         metadata = head.get("Metadata", {})
         encoded = metadata.get("handle")
         if encoded is None:
@@ -160,10 +166,30 @@ class Inventory:
                 f"s3://{self._client.bucket}/{key} has no handle metadata: it was not written by "
                 "dtool; remove it or re-upload the item"
             )
+        handle = decode_handle(str(encoded), self._base64_handles())
+        problem = validate.relpath_problem(handle)
+        if problem is None and identifier(handle) != ident:
+            problem = "is not the relpath its key is the SHA-1 of"
+        if problem is not None:
+            raise errors.damaged(
+                f"s3://{self._client.bucket}/{key}",
+                f"has a handle {validate.shown(handle)} that {problem}",
+            )
         return Item(
             identifier=ident,
-            handle=decode_handle(encoded, self._base64_handles()),
+            handle=handle,
             size=int(head["ContentLength"]),
             timestamp=head["LastModified"].timestamp(),
-            checksum=metadata.get("checksum"),
+            checksum=self._checksum(ident, metadata),
         )
+
+    def _checksum(self, ident: str, metadata: dict[str, Any]) -> str | None:
+        value = metadata.get("checksum")
+        if value is None:
+            return None
+        if not validate.MD5_RE.match(str(value)):
+            raise errors.damaged(
+                f"s3://{self._client.bucket}/{self._layout.item(ident)}",
+                f"has a checksum {validate.shown(value)} that is not an MD5",
+            )
+        return str(value)

@@ -12,6 +12,7 @@ For a dataset with UUID ``U`` and prefix ``P`` in bucket ``B``::
     P U/fragments/<id>.<key>.json    item metadata of proto datasets
     P U/overlays/<name>.json         P U/annotations/<name>.json     P U/tags/<tag>
     P U/http_manifest.json           written by publish
+    P U/freezing                     only while a freeze runs (dtool-s3-core; ignored by others)
 
 ``P`` and ``U`` are concatenated with no separator, exactly as dtool-s3 does.
 """
@@ -158,6 +159,11 @@ class KeyLayout:
     @property
     def manifest(self) -> str:
         return self.key("manifest.json")
+
+    @property
+    def freeze_marker(self) -> str:
+        """Present while a freeze runs (not part of dtool-s3's format; its readers ignore it)."""
+        return self.key("freezing")
 
     @property
     def http_manifest(self) -> str:

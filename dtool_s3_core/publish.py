@@ -10,37 +10,29 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from . import errors
 from .client import S3Client
-from .keys import KeyLayout
+from .dataset import S3Dataset
 
 
-class _Dataset(Protocol):
-    def get_admin_metadata(self) -> dict[str, Any]: ...
-    def get_manifest(self) -> dict[str, Any]: ...
-    def list_overlay_names(self) -> list[str]: ...
-    def list_annotation_names(self) -> list[str]: ...
-    def list_tags(self) -> list[str]: ...
-
-
-def http_enable(client: S3Client, layout: KeyLayout, dataset: _Dataset) -> str:
+def http_enable(dataset: S3Dataset) -> str:
     """Publish a frozen dataset; return the access URL dtool-http opens.
 
     :raises DatasetStateError: if the dataset is not frozen
     :raises PublishError: if the server refuses public ACLs (with the presigning hint)
     """
-    admin = dataset.get_admin_metadata()
+    client, layout = dataset.client, dataset.layout
+    admin = dataset.require_admin()
     if admin.get("type") != "dataset":
         raise errors.DatasetStateError(
             f"s3://{client.bucket}/{layout.uuid} is a proto dataset: freeze it before publishing"
         )
     expiry = client.config.publish_expiry
-    overlays = {name: layout.overlay(name) for name in dataset.list_overlay_names()}
-    annotations = {name: layout.annotation(name) for name in dataset.list_annotation_names()}
-    items = {ident: layout.item(ident) for ident in dataset.get_manifest()["items"]}
+    overlays = {name: layout.overlay(name) for name in dataset.overlay_names()}
+    annotations = {name: layout.annotation(name) for name in dataset.annotation_names()}
+    items = {ident: layout.item(ident) for ident in dataset.entries()}
     keys = [
         layout.readme,
         layout.manifest,
@@ -61,7 +53,7 @@ def http_enable(client: S3Client, layout: KeyLayout, dataset: _Dataset) -> str:
         "item_urls": {ident: url(key) for ident, key in items.items()},
         "overlays": {name: url(key) for name, key in overlays.items()},
         "annotations": {name: url(key) for name, key in annotations.items()},
-        "tags": dataset.list_tags(),
+        "tags": dataset.tags(),
         "readme_url": url(layout.readme),
         "manifest_url": url(layout.manifest),
     }

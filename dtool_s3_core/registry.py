@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from . import errors
+from . import errors, validate
 from .client import S3Client
 from .keys import REGISTRATION_PREFIX, UUID_RE, KeyLayout
 
@@ -71,14 +71,14 @@ def registered_prefix(client: S3Client, uuid: str) -> str | None:
     with _CACHES.lock:
         if key in _CACHES.prefixes:
             return _CACHES.prefixes[key]
-    found = client.get_bytes(REGISTRATION_PREFIX + uuid)
+    found = client.get_bytes(REGISTRATION_PREFIX + uuid, limit=validate.LIMITS["registration"])
     if found is None:
         return None
     try:
-        prefix = found[0].decode("utf-8")
-    except UnicodeDecodeError as exc:
+        prefix = validate.check_prefix(found[0])
+    except validate.Invalid as exc:
         where = f"s3://{client.bucket}/{REGISTRATION_PREFIX}{uuid}"
-        raise errors.damaged(where, "is not UTF-8 text") from exc
+        raise errors.damaged(where, str(exc)) from exc
     remember_prefix(client, uuid, prefix)
     return prefix
 
@@ -92,9 +92,9 @@ def parse_admin_metadata(body: bytes, headers: dict[str, str]) -> dict[str, Any]
     """
     if body.strip():
         try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise errors.DatasetStateError(f"is not valid JSON ({exc})") from exc
+            data = validate.parse_json(body, "admin")
+        except validate.Invalid as exc:
+            raise errors.DatasetStateError(str(exc)) from exc
         if not isinstance(data, dict):
             raise errors.DatasetStateError("is not a JSON object")
         return data
@@ -131,12 +131,13 @@ def read_admin_metadata(
             cached = _CACHES.admin.get(key)
         if cached and time.monotonic() - cached[0] < ADMIN_TTL:
             return None if cached[1] is None else dict(cached[1])
-    found = client.get_bytes(layout.admin_metadata)
+    found = client.get_bytes(layout.admin_metadata, limit=validate.LIMITS["admin"])
     if found is None:
         forget_admin(client, layout.uuid)
         return None
     try:
         admin = parse_admin_metadata(*found)
+        validate.check_admin(admin, layout.uuid)
     except errors.DatasetStateError as exc:
         raise errors.damaged(f"s3://{client.bucket}/{layout.admin_metadata}", str(exc)) from exc
     remember_admin(client, layout.uuid, admin)

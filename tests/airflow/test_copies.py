@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dtoolcore
 
-from dtool_s3_core import create_dataset
+from dtool_s3_core import create_dataset, open_s3
 from tests.airflow.conftest import Endpoints
 from tests.airflow.helpers import (
     asset_events,
@@ -64,9 +64,9 @@ def test_freeze_resume_and_local_copies(endpoints: Endpoints, tmp_path: Path) ->
     # proto dataset holds one of the three items.
     endpoints.offsite.create_bucket(archive)
     with on(endpoints.offsite, archive, dataset_prefix="offsite/"):
-        partial = dtoolcore._copy_create_proto_dataset(src, f"s3://{archive}")
-        partial.put_item(str(source / "one.txt"), "one.txt")
-        partial._storage_broker.close()
+        partial = open_s3(f"s3://{archive}/{src.uuid}")
+        partial.create_proto({**src.admin_metadata, "type": "protodataset"})
+        partial.upload(source / "one.txt", "one.txt")
     local = make_source_dataset(tmp_path / "local")
     local_dir = tmp_path / "copies"
     local_dir.mkdir()

@@ -21,6 +21,7 @@ from dtool_s3_core import (
     list_datasets,
     publish_dataset,
     verify_dataset,
+    wait_for_uploads,
 )
 from dtool_s3_core.testing import S3Server
 from tests.conftest import use_server
@@ -79,7 +80,7 @@ def test_eight_concurrent_writers_lose_nothing(configured: str, tmp_path: Path) 
             path = tmp_path / f"w{number}-{item}.txt"
             path.write_text(f"{number}/{item}")
             proto.put_item(str(path), f"writer{number}/item{item}.txt")
-        proto._storage_broker._drain()
+        wait_for_uploads()
 
     # Settings are per context (like separate processes): each writer thread gets a copy.
     with ThreadPoolExecutor(max_workers=8) as pool:

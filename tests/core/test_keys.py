@@ -15,8 +15,8 @@ from dtool_s3_core.keys import (
     parse_fragment_key,
     uses_base64_handles,
 )
-from dtool_s3_core.relpaths import check_relpath
 from dtool_s3_core.uri import parse_uri
+from dtool_s3_core.validate import check_relpath
 
 # Measured values from dtool-s3 0.14.1 (format spec, section 3.2).
 SPEC_ITEMS = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import dtoolcore
 import pytest
 
-from dtool_s3_core import copy_dataset, create_dataset, override, verify_dataset
+from dtool_s3_core import copy_dataset, create_dataset, open_s3, override, verify_dataset
 from dtool_s3_core.proxy import S3Proxy
 from dtool_s3_core.testing import S3Server
 from tests.conftest import VENV_BIN, Dtool
@@ -84,10 +84,10 @@ def test_resume_copies_only_what_is_missing(
     src_bucket, dest_bucket = two_buckets
     src_uri, contents = source_dataset(src_bucket, tmp_path)
     source = dtoolcore.DataSet.from_uri(src_uri)
-    proto = dtoolcore._copy_create_proto_dataset(source, f"s3://{dest_bucket}")
+    partial = open_s3(f"s3://{dest_bucket}/{source.uuid}")
+    partial.create_proto({**source.admin_metadata, "type": "protodataset"})
     first = sorted(contents)[0]
-    proto.put_item(str(tmp_path / "src" / first), first)
-    proto._storage_broker._drain()
+    partial.upload(tmp_path / "src" / first, first)
     proxy.stats.reset()
     dest_uri = copy_dataset(src_uri, f"s3://{dest_bucket}", resume=True)
     assert proxy.stats.snapshot()["by_operation"].get("CopyObject") == N_ITEMS - 1

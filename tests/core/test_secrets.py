@@ -33,5 +33,5 @@ def test_secret_stays_out_of_logs_and_reprs(
         infos = list_datasets(f"s3://{bucket}")
         broker = dtoolcore.DataSet.from_uri(uri)._storage_broker
         texts = [caplog.text, url, repr(infos), repr(broker), repr(resolve_config(bucket))]
-        texts.append(repr(broker._client))
+        texts += [repr(broker.dataset), repr(broker.dataset.client)]
     assert all(secret not in text for text in texts)

@@ -1,0 +1,252 @@
+"""Checks for everything read from a bucket, a cache or a caller before it is used. Pure: no I/O.
+
+A value from a bucket becomes a local path (relpaths, names, identifiers, UUIDs), an object key,
+or a claim of integrity (sizes, MD5s). Each check here raises with what is wrong; readers of
+bucket objects turn that into one line naming the object (:func:`dtool_s3_core.errors.damaged`),
+callers' mistakes are :class:`ConfigurationError`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigurationError, DatasetStateError
+from .keys import IDENTIFIER_RE, identifier
+
+MD5_RE = re.compile(r"^[0-9a-f]{32}$")
+# dtoolcore's rule for dataset, tag, overlay and annotation names; "." and ".." also match it,
+# and a local copy would use them as directory names, so they are refused on top.
+NAME_RE = re.compile(r"^[0-9A-Za-z_.-]{1,80}$")
+#: S3 allows 2 KiB of user metadata per object; the base64 handle must fit with the checksum.
+MAX_RELPATH_BYTES = 1024
+#: Deeper JSON is refused: dtool's objects are a few levels deep, and json recurses per level.
+MAX_JSON_DEPTH = 100
+
+KiB = 1024
+MiB = 1024 * KiB
+#: Size limits by kind of object, far above anything dtool writes, far below exhausting memory.
+LIMITS = {
+    "registration": 4 * KiB,
+    "admin": 1 * MiB,
+    "structure": 1 * MiB,
+    "fragment": 1 * MiB,
+    "annotation": 64 * MiB,
+    "readme": 64 * MiB,
+    "overlay": 512 * MiB,
+    "manifest": 512 * MiB,
+}
+
+
+class Invalid(DatasetStateError):
+    """A value read from outside is not what the dtool format allows.
+
+    The message says what is wrong, without where: readers wrap it with the object's URL.
+    """
+
+
+def shown(value: object) -> str:
+    """Quote a value for a one-line message: control characters escaped, long values cut."""
+    text = value if isinstance(value, str) else repr(value)
+    escaped = text.encode("unicode_escape").decode("ascii")
+    return "'" + (escaped if len(escaped) <= 120 else escaped[:117] + "...") + "'"
+
+
+def relpath_problem(relpath: object) -> str | None:
+    """Return what is wrong with an item relpath, or None for a clean relative Unix path.
+
+    Refused: empty or non-string paths, absolute paths, ``.``/``..``/empty components, control
+    characters (newlines included: the dtool CLI cannot freeze them), backslashes (a Windows
+    reader would split on them) and names over 1024 UTF-8 bytes.
+    """
+    if not isinstance(relpath, str) or not relpath:
+        return "is not a non-empty string"
+    if relpath.startswith("/") or (len(relpath) > 1 and relpath[1] == ":"):
+        return "is absolute: give a relative path"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in relpath):
+        return "contains control characters (e.g. a newline): rename the item"
+    if "\\" in relpath:
+        return "contains a backslash: use '/' between directories"
+    if any(part in {"", ".", ".."} for part in relpath.split("/")):
+        return "has an empty, '.' or '..' component: give a normalised path"
+    size = len(relpath.encode("utf-8", "surrogatepass"))
+    if size > MAX_RELPATH_BYTES:
+        return f"is {size} bytes long: the limit is {MAX_RELPATH_BYTES} (S3 metadata size)"
+    return None
+
+
+def check_relpath(relpath: str) -> None:
+    """Raise ConfigurationError unless a caller's ``relpath`` is a clean relative Unix path."""
+    problem = relpath_problem(relpath)
+    if problem is None:
+        return
+    if not isinstance(relpath, str) or not relpath:
+        raise ConfigurationError("an item relpath must be a non-empty string")
+    if problem.startswith("is ") and "bytes long" in problem:
+        raise ConfigurationError(f"item relpath {problem}; shorten it")
+    raise ConfigurationError(f"item relpath {shown(relpath)} {problem}")
+
+
+def name_problem(name: object) -> str | None:
+    """Return what is wrong with a dataset, tag, overlay or annotation name, or None."""
+    if not isinstance(name, str) or not NAME_RE.match(name) or name in {".", ".."}:
+        return "is not a valid dtool name (1-80 letters, digits, '-', '_' or '.'; not '.' or '..')"
+    return None
+
+
+def require(condition: bool, problem: str) -> None:
+    if not condition:
+        raise Invalid(problem)
+
+
+def parse_json(data: bytes, kind: str) -> Any:
+    """Parse a JSON document of a dataset, bounded in size and depth.
+
+    :param kind: a key of :data:`LIMITS`
+    :raises Invalid: for oversized, undecodable, malformed or too deeply nested content
+    """
+    limit = LIMITS[kind]
+    require(len(data) <= limit, f"is {len(data)} bytes, more than the {limit} a {kind} may have")
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise Invalid("is not UTF-8 text") from exc
+    except RecursionError as exc:
+        raise Invalid(f"is JSON nested more than {MAX_JSON_DEPTH} levels deep") from exc
+    except ValueError as exc:
+        raise Invalid(f"is not valid JSON ({exc})") from exc
+    require(_depth(value) <= MAX_JSON_DEPTH, f"is JSON nested more than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level > MAX_JSON_DEPTH:
+            return level
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_admin(admin: Mapping[str, Any], uuid: str) -> None:
+    """Check admin metadata read for the dataset ``uuid``.
+
+    :raises Invalid: if the UUID, name, type or a timestamp is not what dtool writes
+    """
+    require(admin.get("uuid") == uuid, f"names UUID {shown(admin.get('uuid'))}, not {uuid}")
+    problem = name_problem(admin.get("name"))
+    require(problem is None, f"has a name {shown(admin.get('name'))} that {problem}")
+    kind = admin.get("type")
+    require(kind in {"protodataset", "dataset"}, f"has an unknown type {shown(kind)}")
+    for key in ("created_at", "frozen_at"):
+        if key in admin:
+            require(_number(admin[key]), f"has a {key} that is not a number")
+    require(kind != "dataset" or "frozen_at" in admin, "is frozen but has no frozen_at")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of a manifest, checked."""
+
+    identifier: str
+    relpath: str
+    size: int
+    md5: str
+    timestamp: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The manifest form dtoolcore uses (``item_properties`` without the identifier)."""
+        return {
+            "relpath": self.relpath,
+            "size_in_bytes": self.size,
+            "hash": self.md5,
+            "utc_timestamp": self.timestamp,
+        }
+
+
+def parse_manifest(manifest: Any) -> dict[str, Entry]:
+    """Return the checked items of a parsed manifest by identifier.
+
+    Each identifier must be the SHA-1 of its relpath, so no entry can point at another item's
+    object or at a path of its choosing.
+
+    :raises Invalid: naming the first bad entry
+    """
+    require(isinstance(manifest, dict), "is not a JSON object")
+    items = manifest.get("items")
+    require(isinstance(items, dict), "has no 'items' object")
+    require(
+        manifest.get("hash_function", "md5sum_hexdigest") == "md5sum_hexdigest",
+        f"uses hash function {shown(manifest.get('hash_function'))}, not md5sum_hexdigest",
+    )
+    entries: dict[str, Entry] = {}
+    for ident, item in items.items():
+        entries[ident] = _entry(ident, item)
+    return entries
+
+
+def _entry(ident: str, item: Any) -> Entry:
+    where = f"item {shown(ident)}"
+    require(bool(IDENTIFIER_RE.match(ident)), f"has an {where} that is not 40 hex digits")
+    require(isinstance(item, dict), f"has an {where} that is not a JSON object")
+    relpath = item.get("relpath")
+    problem = relpath_problem(relpath)
+    require(problem is None, f"has an {where} whose relpath {shown(relpath)} {problem}")
+    require(identifier(relpath) == ident, f"has an {where} that is not the SHA-1 of its relpath")
+    size = item.get("size_in_bytes")
+    require(
+        isinstance(size, int) and not isinstance(size, bool) and size >= 0,
+        f"has an {where} whose size_in_bytes is not a whole number",
+    )
+    md5 = item.get("hash")
+    require(
+        isinstance(md5, str) and bool(MD5_RE.match(md5)), f"has an {where} whose hash is not an MD5"
+    )
+    timestamp = item.get("utc_timestamp")
+    require(_number(timestamp), f"has an {where} whose utc_timestamp is not a number")
+    return Entry(ident, relpath, size, md5, float(timestamp))
+
+
+def check_names(kind: str, names: list[str]) -> list[str]:
+    """Return ``names`` (tags, overlays, annotations) if each is valid.
+
+    :raises Invalid: naming the first invalid one
+    """
+    for name in names:
+        problem = name_problem(name)
+        require(problem is None, f"holds a {kind} {shown(name)} that {problem}")
+    return names
+
+
+def check_overlay(overlay: Any, identifiers: set[str]) -> dict[str, Any]:
+    """Check that an overlay is an object keyed by exactly the dataset's identifiers."""
+    require(isinstance(overlay, dict), "is not a JSON object")
+    require(set(overlay) == identifiers, "does not have one value per item of the dataset")
+    return dict(overlay)
+
+
+def check_prefix(body: bytes) -> str:
+    """Return the prefix a registration key holds."""
+    require(len(body) <= LIMITS["registration"], "is too long to be a key prefix")
+    try:
+        prefix = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid("is not UTF-8 text") from exc
+    require(not any(ord(ch) < 32 or ord(ch) == 127 for ch in prefix), "holds control characters")
+    return prefix
