@@ -86,9 +86,10 @@ def copy_to_s3(source: Source, dest: S3Dataset, resume: bool = False) -> CopyRes
         )
 
     if existing is not None and not resume:
+        state = "a frozen copy" if existing.get("type") == "dataset" else "an interrupted copy"
         raise errors.DatasetStateError(
-            f"a dataset already exists at {dest.uri}: use 'dtool cp --resume' to finish an "
-            "interrupted copy, or delete it first"
+            f"a dataset already exists at {dest.uri} ({state}): copy with resume=True "
+            "('dtool cp --resume') to finish or reuse it, or delete it first"
         )
     if existing is not None and existing.get("type") == "dataset":
         logger.info("%s is already a complete copy; nothing to do", dest.uri)

@@ -39,7 +39,8 @@ def test_failures_are_one_legible_line(
         f"failed: bucket '{missing}' does not exist at {endpoints.archive.endpoint_url}",
         "half_credentials": f"listing s3://{archive} (connection 'broken_s3') failed: connection "
         "'broken_s3' sets the login but not the password",
-        "exists": f"failed: {frozen_uri} already exists (a frozen copy): set resume=True",
+        "exists": f"failed: a dataset already exists at {frozen_uri} (a frozen copy): copy "
+        "with resume=True",
         "no_connection": f"waiting for dataset 'anything' in s3://{archive} (connection "
         "'undefined_s3') failed: The conn_id `undefined_s3` isn't defined",
     }

@@ -405,8 +405,8 @@ def test_copying_onto_an_existing_dataset(
     with api(s3, bucket, tmp_path), pytest.raises(DatasetStateError) as info:
         copy_dataset(frozen_uri, f"s3://{bucket}")
     assert str(info.value) == (
-        f"a dataset already exists at {frozen_uri}: use 'dtool cp --resume' to finish an "
-        "interrupted copy, or delete it first"
+        f"a dataset already exists at {frozen_uri} (a frozen copy): copy with resume=True "
+        "('dtool cp --resume') to finish or reuse it, or delete it first"
     )
     assert objects(s3, bucket) == before
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from dtool_s3_core import errors
 from dtool_s3_core.client import S3Client
 from dtool_s3_core.keys import encode_handle, identifier
-from dtool_s3_core.validate import check_relpath
 from dtool_s3_core.transfer import download, memory_budget, upload_stream
+from dtool_s3_core.validate import check_relpath
 
 from .datasets import Dataset, Datasets, ItemStat
 
