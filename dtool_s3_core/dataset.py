@@ -284,11 +284,10 @@ class S3Dataset:
         return self.inventory.items()
 
     def stat(self, relpath: str) -> Item | None:
-        """One item by relpath, None if there is none (one HEAD at most)."""
-        try:
-            return self.inventory.get(relpath)
-        except errors.ObjectNotFound:
-            return None
+        """One item by relpath as stored now, None if there is none (one HEAD)."""
+        ident = identifier(relpath)
+        head = self.client.exists(self.layout.item(ident))
+        return None if head is None else self.inventory.from_head(ident, head)
 
     # -- uploads -----------------------------------------------------------------------------------
 

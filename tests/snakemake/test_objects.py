@@ -176,7 +176,7 @@ def test_dataset_prefix_places_new_datasets(
 
     dataset = provider.datasets.find(results_bucket, "pre")
     assert dataset is not None
-    assert dataset.layout.prefix == "u/me/"
+    assert dataset.s3.layout.prefix == "u/me/"
     listing = moto.client().list_objects_v2(Bucket=results_bucket)["Contents"]
     keys = {entry["Key"] for entry in listing}
     assert f"u/me/{dataset.uuid}/data/{hashlib.sha1(b'a.txt').hexdigest()}" in keys

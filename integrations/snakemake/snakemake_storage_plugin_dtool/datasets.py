@@ -12,28 +12,20 @@ by other tools (random UUIDs) are still found by name, by scanning the bucket's 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dtoolcore
-import dtoolcore.utils
 
-from dtool_s3_core import errors, override, registry, resolve_config
+from dtool_s3_core import S3Dataset, errors, override, registry, resolve_config
 from dtool_s3_core.client import S3Client
-from dtool_s3_core.inventory import Inventory
-from dtool_s3_core.keys import (
-    UUID_RE,
-    KeyLayout,
-    identifier,
-    normalise_prefix,
-    uses_base64_handles,
-)
+from dtool_s3_core.keys import UUID_RE, normalise_prefix
+from dtool_s3_core.validate import name_problem
 
 #: Namespace of the deterministic dataset UUIDs (fixed forever: changing it orphans datasets).
 NAMESPACE = uuid.UUID("0c8f3b96-159c-4e48-9033-f76811e36434")
@@ -55,14 +47,14 @@ class ItemStat:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A dataset found in a bucket."""
+    """A dataset found in a bucket, with the core's view of it (``s3``)."""
 
     bucket: str
     uuid: str
     name: str
-    layout: KeyLayout
     frozen: bool
     frozen_at: float | None
+    s3: S3Dataset = field(compare=False, repr=False)
 
     @property
     def uri(self) -> str:
@@ -92,12 +84,10 @@ class Datasets:
         self._logger = logger
         self.config_path = config_path
         self._lock = threading.RLock()
-        self._clients: dict[str, S3Client] = {}
+        self._opened: dict[tuple[str, str], S3Dataset] = {}
         self._frozen: dict[tuple[str, str], Dataset] = {}
         self._names: dict[tuple[str, str], str] = {}
         self._listings: dict[str, list[registry.DatasetEntry]] = {}
-        self._manifests: dict[tuple[str, str], dict[str, ItemStat]] = {}
-        self._inventories: dict[tuple[str, str], Inventory] = {}
 
     @contextmanager
     def scope(self) -> Iterator[None]:
@@ -105,14 +95,19 @@ class Datasets:
         with override(None, **self._overrides):
             yield
 
-    def client(self, bucket: str) -> S3Client:
+    def open(self, bucket: str, ds_uuid: str) -> S3Dataset:
+        """Return the core's view of a dataset (one per bucket and UUID and process)."""
         with self._lock:
-            client = self._clients.get(bucket)
-            if client is None:
+            found = self._opened.get((bucket, ds_uuid))
+            if found is None:
                 with self.scope():
-                    client = S3Client(resolve_config(bucket, self.config_path))
-                self._clients[bucket] = client
-            return client
+                    found = S3Dataset(resolve_config(bucket, self.config_path), ds_uuid)
+                self._opened[(bucket, ds_uuid)] = found
+            return found
+
+    def client(self, bucket: str) -> S3Client:
+        with self.scope():
+            return S3Client(resolve_config(bucket, self.config_path))
 
     def prefix(self, bucket: str) -> str:
         return normalise_prefix(self.client(bucket).config.dataset_prefix)
@@ -133,22 +128,18 @@ class Datasets:
             known = self._frozen.get((bucket, ds_uuid))
         if known is not None:
             return known
-        client = self.client(bucket)
-        prefix = registry.registered_prefix(client, ds_uuid)
-        if prefix is None:
-            return None
-        layout = KeyLayout(ds_uuid, prefix)
-        admin = registry.read_admin_metadata(client, layout, fresh=fresh)
+        s3 = self.open(bucket, ds_uuid)
+        admin = s3.admin_metadata(fresh=fresh)
         if admin is None:
             return None
         frozen_at = admin.get("frozen_at")
         dataset = Dataset(
             bucket=bucket,
             uuid=ds_uuid,
-            name=str(admin.get("name", "")),
-            layout=layout,
+            name=str(admin["name"]),
             frozen=admin.get("type") == "dataset",
             frozen_at=float(frozen_at) if frozen_at is not None else None,
+            s3=s3,
         )
         if dataset.frozen:
             with self._lock:
@@ -207,7 +198,7 @@ class Datasets:
                     f"there is no dataset {ref} in bucket '{bucket}': name output datasets by "
                     "name (dtool://<bucket>/<name>/<relpath>), not by UUID"
                 )
-            if not dtoolcore.utils.name_is_valid(ref):
+            if name_problem(ref) is not None:
                 raise errors.ConfigurationError(
                     f"invalid dataset name '{ref}': use letters, digits, '-', '_' and '.' "
                     "(at most 80)"
@@ -224,17 +215,14 @@ class Datasets:
         ds_uuid = deterministic_uuid(bucket, self.prefix(bucket), name)
         admin = dtoolcore.generate_admin_metadata(name)
         admin["uuid"] = ds_uuid
-        with self.scope():
-            proto = dtoolcore.generate_proto_dataset(admin, f"s3://{bucket}", self.config_path)
-            try:
-                proto.create()
-            except errors.DatasetStateError:
-                # Another process created it between our check and our write: same UUID, so
-                # it is the same dataset and there is nothing left to do.
-                pass
-            else:
-                proto.put_readme("")
-                self._logger.info("Created proto dataset '%s' (s3://%s/%s)", name, bucket, ds_uuid)
+        try:
+            self.open(bucket, ds_uuid).create_proto(admin)
+        except errors.DatasetStateError:
+            # Another process created it between our check and our write: same UUID, so
+            # it is the same dataset and there is nothing left to do.
+            pass
+        else:
+            self._logger.info(f"Created proto dataset '{name}' (s3://{bucket}/{ds_uuid})")
         self._remember_name(bucket, name, ds_uuid)
         return ds_uuid
 
@@ -243,73 +231,22 @@ class Datasets:
     def items(self, dataset: Dataset) -> dict[str, ItemStat]:
         """Return every item of the dataset by relpath (proto datasets: as of now)."""
         if dataset.frozen:
-            return self._manifest(dataset)
-        inventory = self._inventory(dataset)
-        inventory.forget()
+            return {
+                e.relpath: ItemStat(e.size, e.timestamp, e.md5)
+                for e in dataset.s3.entries().values()
+            }
         return {
             item.handle: ItemStat(item.size, item.timestamp, item.checksum)
-            for item in inventory.items().values()
+            for item in dataset.s3.items(fresh=True).values()
         }
 
     def stat(self, dataset: Dataset, relpath: str) -> ItemStat | None:
         """Return one item, None if the dataset has no item of that relpath (one HEAD at most)."""
         if dataset.frozen:
-            return self._manifest(dataset).get(relpath)
-        head = self.client(dataset.bucket).exists(dataset.layout.item(identifier(relpath)))
-        if head is None:
-            return None
-        return ItemStat(
-            size=int(head["ContentLength"]),
-            mtime=head["LastModified"].timestamp(),
-            md5=head.get("Metadata", {}).get("checksum"),
-        )
-
-    def learn(self, dataset: Dataset, relpath: str, md5: str) -> None:
-        """Record an item this process uploaded, so listings need no HEAD for it."""
-        self._inventory(dataset).learn(relpath, md5)
-
-    def _manifest(self, dataset: Dataset) -> dict[str, ItemStat]:
-        key = (dataset.bucket, dataset.uuid)
-        with self._lock:
-            cached = self._manifests.get(key)
-        if cached is not None:
-            return cached
-        found = self.client(dataset.bucket).get_bytes(dataset.layout.manifest)
-        if found is None:
-            raise errors.DatasetStateError(
-                f"{dataset.describe()} is frozen but has no manifest.json: the dataset is damaged"
-            )
-        entries = json.loads(found[0]).get("items", {})
-        items = {
-            str(entry["relpath"]): ItemStat(
-                size=int(entry["size_in_bytes"]),
-                mtime=float(entry["utc_timestamp"]),
-                md5=str(entry["hash"]),
-            )
-            for entry in entries.values()
-        }
-        with self._lock:
-            self._manifests[key] = items
-        return items
-
-    def _inventory(self, dataset: Dataset) -> Inventory:
-        key = (dataset.bucket, dataset.uuid)
-        with self._lock:
-            inventory = self._inventories.get(key)
-            if inventory is None:
-                client = self.client(dataset.bucket)
-                structure: list[dict[str, Any] | None] = []
-
-                def base64_handles() -> bool:
-                    if not structure:
-                        found = client.get_bytes(dataset.layout.structure)
-                        structure.append(json.loads(found[0]) if found else None)
-                    return uses_base64_handles(structure[0])
-
-                inventory = Inventory(client, dataset.layout, base64_handles)
-                self._inventories[key] = inventory
-            return inventory
+            return self.items(dataset).get(relpath)
+        item = dataset.s3.stat(relpath)
+        return None if item is None else ItemStat(item.size, item.timestamp, item.checksum)
 
     def forget(self, dataset: Dataset) -> None:
         """Drop what is cached about a dataset whose state this process just changed."""
-        registry.forget_admin(self.client(dataset.bucket), dataset.uuid)
+        registry.forget_admin(dataset.s3.client, dataset.uuid)

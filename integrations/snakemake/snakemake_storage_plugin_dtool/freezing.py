@@ -1,7 +1,7 @@
 """The freeze marker ``dtool://<bucket>/<dataset>/@frozen``: storing it freezes the dataset.
 
-Freezing goes through dtoolcore's ``ProtoDataSet.freeze`` and dtool_s3_core's broker, so the
-manifest, overlays and admin metadata are exactly what ``dtool freeze`` writes. The manifest's
+Freezing goes through the core's ``S3Dataset.freeze``, which writes the manifest, overlays and
+admin metadata that ``dtool freeze`` writes. The manifest's
 ``utc_timestamp`` of each item is the item's S3 ``Last-Modified``, the same value the plugin
 reports as the item's mtime before the freeze: freezing never makes an item look newer.
 
@@ -18,8 +18,6 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import dtoolcore
 
 from dtool_s3_core import errors
 from dtool_s3_core.api import readme_text
@@ -54,11 +52,9 @@ def freeze(datasets: Datasets, dataset: Dataset, readme: str | None) -> Dataset:
     """Freeze a proto dataset (a frozen one is returned as it is) and return it frozen."""
     if dataset.frozen:
         return dataset
-    with datasets.scope():
-        proto = dtoolcore.ProtoDataSet.from_uri(dataset.uri, datasets.config_path)
-        if readme is not None:
-            proto.put_readme(readme)
-        proto.freeze()
+    if readme is not None:
+        dataset.s3.put_text(dataset.s3.layout.readme, readme)
+    dataset.s3.freeze()
     datasets.forget(dataset)
     frozen = datasets.find(dataset.bucket, dataset.uuid, fresh=True)
     if frozen is None or not frozen.frozen:

@@ -7,17 +7,12 @@ A query's relpath names either one item or a directory: every item whose relpath
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from dtool_s3_core import errors
-from dtool_s3_core.client import S3Client
-from dtool_s3_core.keys import encode_handle, identifier
-from dtool_s3_core.transfer import download, memory_budget, upload_stream
-from dtool_s3_core.validate import check_relpath
+from dtool_s3_core.keys import identifier
 
 from .datasets import Dataset, Datasets, ItemStat
 
@@ -64,29 +59,17 @@ def stat_path(datasets: Datasets, dataset: Dataset, relpath: str) -> PathStat | 
 
 def retrieve(datasets: Datasets, dataset: Dataset, relpath: str, target: Path) -> None:
     """Download an item to ``target``, or a directory of items below ``target``, verified."""
-    client = datasets.client(dataset.bucket)
-    item = datasets.stat(dataset, relpath)
-    if item is not None:
-        _download(client, dataset, relpath, item, target)
+    if datasets.stat(dataset, relpath) is not None:
+        dataset.s3.download_to(identifier(relpath), target)
         return
     below = directory_items(datasets.items(dataset), relpath)
     if not below:
         raise errors.ObjectNotFound(f"{dataset.describe()} has no item or directory '{relpath}'")
     target.mkdir(parents=True, exist_ok=True)
     cut = len(relpath) + 1
-    _parallel(
-        client,
-        [
-            partial(_download, client, dataset, rel, stat, target / rel[cut:])
-            for rel, stat in below.items()
-        ],
+    dataset.s3.run_all(
+        [partial(dataset.s3.download_to, identifier(rel), target / rel[cut:]) for rel in below]
     )
-
-
-def _download(
-    client: S3Client, dataset: Dataset, relpath: str, item: ItemStat, target: Path
-) -> None:
-    download(client, dataset.layout.item(identifier(relpath)), target, item.md5, item.size)
 
 
 def local_files(source: Path, relpath: str) -> dict[str, Path]:
@@ -108,53 +91,14 @@ def local_files(source: Path, relpath: str) -> dict[str, Path]:
     return files
 
 
-def store(datasets: Datasets, dataset: Dataset, relpath: str, source: Path) -> None:
-    """Upload an output file or directory as items of a proto dataset."""
-    files = local_files(source, relpath)
-    for rel in files:
-        check_relpath(rel)
-    client = datasets.client(dataset.bucket)
-    budget = memory_budget(client.config)
-
-    def upload(rel: str, path: Path) -> None:
-        with path.open("rb") as stream:
-            result = upload_stream(
-                client,
-                dataset.layout.item(identifier(rel)),
-                stream,
-                lambda md5: {"handle": encode_handle(rel), "checksum": md5},
-                budget,
-            )
-        datasets.learn(dataset, rel, result.md5)
-
-    _parallel(client, [partial(upload, rel, path) for rel, path in files.items()])
+def store(dataset: Dataset, relpath: str, source: Path) -> None:
+    """Upload an output file or directory as items of a proto dataset (lost-freeze checked)."""
+    dataset.s3.upload_many(local_files(source, relpath))
 
 
 def remove(datasets: Datasets, dataset: Dataset, relpath: str) -> None:
     """Delete an item, or every item of a directory, with their metadata fragments."""
-    client = datasets.client(dataset.bucket)
     if datasets.stat(dataset, relpath) is not None:
-        relpaths: Iterable[str] = [relpath]
+        dataset.s3.remove([relpath])
     else:
-        relpaths = directory_items(datasets.items(dataset), relpath)
-    idents = {identifier(rel) for rel in relpaths}
-    if not idents:
-        return
-    keys = [dataset.layout.item(ident) for ident in sorted(idents)]
-    fragments = dataset.layout.fragments_prefix
-    keys += [
-        info.key
-        for info in client.list_objects(fragments)
-        if info.key[len(fragments) : len(fragments) + 40] in idents
-    ]
-    client.delete_many(keys)
-
-
-def _parallel(client: S3Client, tasks: list[Callable[[], None]]) -> None:
-    if len(tasks) == 1:
-        tasks[0]()
-        return
-    workers = max(1, min(client.config.max_concurrency, len(tasks)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dtool-smk") as pool:
-        for future in [pool.submit(task) for task in tasks]:
-            future.result()
+        dataset.s3.remove(directory_items(datasets.items(dataset), relpath))

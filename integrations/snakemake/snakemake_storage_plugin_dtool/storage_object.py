@@ -194,11 +194,11 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):  
                 readme = freezing.readme_for(self.local_path(), query.bucket, query.dataset)
                 if not dataset.frozen:
                     frozen = freezing.freeze(self._datasets, dataset, readme)
-                    self.provider.logger.info("Froze %s", frozen.describe())
+                    self.provider.logger.info(f"Froze {frozen.describe()}")
                 return
             if dataset.frozen:
                 raise FrozenDatasetError(dataset)
-            items.store(self._datasets, dataset, query.relpath, self.local_path())
+            items.store(dataset, query.relpath, self.local_path())
 
     def remove(self) -> None:
         if not self.retrieve:
