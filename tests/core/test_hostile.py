@@ -77,7 +77,9 @@ def read_json(s3: S3Server, bucket: str, key: str) -> Any:
     return json.loads(s3.client().get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def put(s3: S3Server, bucket: str, key: str, body: bytes, metadata: dict[str, str] | None = None):
+def put(
+    s3: S3Server, bucket: str, key: str, body: bytes, metadata: dict[str, str] | None = None
+) -> None:
     s3.client().put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata or {})
 
 
@@ -181,7 +183,7 @@ def cp_out(dtool: Dtool, uri: str, tmp_path: Path) -> tuple[subprocess.Completed
 # -- 1. manifest identifiers that are not 40 lowercase hex ---------------------------------------
 
 
-@pytest.mark.parametrize("command", ["cp", "item fetch"])
+@pytest.mark.parametrize("command", ["cp", "item-fetch"])
 @pytest.mark.parametrize(
     "ident", ["../../evil", "{tmp}/evil", "A" * 40], ids=["dotdot", "abs", "upper"]
 )
