@@ -207,22 +207,30 @@ class S3Dataset:
     def _names(self, prefix: str) -> list[str]:
         return [info.key for info in self.client.list_objects(prefix)]
 
-    def _checked_names(self, kind: str, prefix: str, names: list[str]) -> list[str]:
-        return self._checked(prefix, lambda: validate.check_names(kind, names))
+    def _valid_names(self, kind: str, names: list[str], key_of: Callable[[str], str]) -> list[str]:
+        for name in names:
+            problem = validate.name_problem(name)
+            if problem is not None:
+                raise errors.damaged(
+                    self.where(key_of(name)),
+                    f"names {kind} {validate.shown(name)}, which {problem}",
+                )
+        return names
 
     def overlay_names(self) -> list[str]:
         prefix = self.layout.overlays_prefix
-        return self._checked_names("overlay", prefix, json_names(self._names(prefix), prefix))
+        names = json_names(self._names(prefix), prefix)
+        return self._valid_names("an overlay", names, self.layout.overlay)
 
     def annotation_names(self) -> list[str]:
         prefix = self.layout.annotations_prefix
         names = json_names(self._names(prefix), prefix)
-        return self._checked_names("annotation", prefix, names)
+        return self._valid_names("an annotation", names, self.layout.annotation)
 
     def tags(self) -> list[str]:
         prefix = self.layout.tags_prefix
         names = [key[len(prefix) :] for key in self._names(prefix)]
-        return self._checked_names("tag", prefix, names)
+        return self._valid_names("a tag", names, self.layout.tag)
 
     def overlay(self, name: str) -> dict[str, Any]:
         key = self.layout.overlay(name)
@@ -457,7 +465,7 @@ class S3Dataset:
         values = self.run_all([partial(self.json, k, "fragment") for k, _ in wanted])
         fragments: dict[str, dict[str, Any]] = {}
         for (key, (ident, name)), value in zip(wanted, values, strict=True):
-            self._checked_names("item metadata key", key, [name])
+            self._valid_names("an item metadata key", [name], partial(_same, key))
             fragments.setdefault(name, {})[ident] = value
         with self._lock:
             self._fragments = fragments
@@ -557,6 +565,10 @@ def _properties(item: Item) -> dict[str, Any]:
         "hash": item.checksum,
         "utc_timestamp": item.timestamp,
     }
+
+
+def _same(value: str, _: str) -> str:
+    return value
 
 
 def _md5_of(entries: Mapping[str, Entry], relpath: str) -> str | None:

@@ -130,11 +130,11 @@ class LocalSource(Source):
 
     def tags(self) -> list[str]:
         tags = list(self._dataset.list_tags())
-        return list(self._check(lambda: validate.check_names("tag", tags)))
+        return list(self._check(lambda: validate.check_names("a tag", tags)))
 
     def overlays(self) -> dict[str, dict[str, Any]]:
         names = self._check(
-            lambda: validate.check_names("overlay", list(self._dataset.list_overlay_names()))
+            lambda: validate.check_names("an overlay", list(self._dataset.list_overlay_names()))
         )
         idents = set(self.entries())
         return {
@@ -146,7 +146,9 @@ class LocalSource(Source):
 
     def annotations(self) -> dict[str, Any]:
         names = self._check(
-            lambda: validate.check_names("annotation", list(self._dataset.list_annotation_names()))
+            lambda: validate.check_names(
+                "an annotation", list(self._dataset.list_annotation_names())
+            )
         )
         return {name: self._dataset.get_annotation(name) for name in names}
 

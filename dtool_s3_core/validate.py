@@ -230,7 +230,7 @@ def check_names(kind: str, names: list[str]) -> list[str]:
     """
     for name in names:
         problem = name_problem(name)
-        require(problem is None, f"holds a {kind} {shown(name)} that {problem}")
+        require(problem is None, f"holds {kind} {shown(name)}, which {problem}")
     return names
 
 
