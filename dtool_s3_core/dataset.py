@@ -515,14 +515,19 @@ class S3Dataset:
         admin = dict(admin) if admin is not None else self.require_admin(fresh=True)
         if admin.get("type") == "dataset":
             return
-        items = self.begin_freeze()
+        self.finish_freeze(self.begin_freeze(), admin, frozen_at)
+
+    def finish_freeze(
+        self, items: Mapping[str, Item], admin: Mapping[str, Any], frozen_at: float | None = None
+    ) -> None:
+        """Write the manifest of ``items`` (from :meth:`begin_freeze`), overlays, admin metadata."""
         self.put_manifest(manifest_document({i: _properties(item) for i, item in items.items()}))
         for name, values in self.fragments().items():
             body = json.dumps(values, indent=2).encode("utf-8")
             self.client.put_bytes(self.layout.overlay(name), body)
-        admin = {**admin, "type": "dataset"}
-        admin.setdefault("frozen_at", frozen_at if frozen_at is not None else time.time())
-        self.put_admin_metadata(admin)
+        frozen = {**admin, "type": "dataset"}
+        frozen.setdefault("frozen_at", frozen_at if frozen_at is not None else time.time())
+        self.put_admin_metadata(frozen)
         self.end_freeze()
 
     # -- helpers -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ contain credentials.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -199,9 +200,12 @@ def translate(exc: Exception, bucket: str, key: str | None, endpoint: str | None
             f"DTOOL_S3_SECRET_ACCESS_KEY_{bucket}, or configure an AWS profile"
         )
     if isinstance(exc, SSLError):
+        reason = _TLS_REASON.search(str(exc))
+        text = (reason.group(1) or reason.group(2)) if reason else ""
+        why = f" ({text.strip().rstrip('.')})" if text else ""
         return EndpointUnreachable(
-            f"TLS handshake with {where_ep} failed for bucket '{bucket}': check the certificate "
-            "or use the right scheme (http/https) in DTOOL_S3_ENDPOINT_" + bucket
+            f"TLS handshake with {where_ep} failed for bucket '{bucket}'{why}: check the "
+            "certificate or use the right scheme (http/https) in DTOOL_S3_ENDPOINT_" + bucket
         )
     if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
         return EndpointUnreachable(
@@ -213,6 +217,11 @@ def translate(exc: Exception, bucket: str, key: str | None, endpoint: str | None
     if isinstance(exc, BotoCoreError):
         return TransferFailed(f"S3 request on {where} failed: {_first_line(exc)}")
     return TransferFailed(f"S3 request on {where} failed: {type(exc).__name__}: {_first_line(exc)}")
+
+
+_TLS_REASON = re.compile(
+    r"certificate verify failed: ([^(\n]+)|(no appropriate subjectAltName[^\n]*|hostname [^\n]+)"
+)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""Keep credentials out of the HTTP libraries' own log records.
+"""Keep credentials (and repeats of our own errors) out of the HTTP libraries' log records.
 
 At DEBUG level (``dtool --debug`` sets it on the root logger) botocore logs every request with
 its ``Authorization`` and ``X-Amz-Security-Token`` headers, its string to sign and signature,
@@ -16,6 +16,9 @@ import threading
 
 _LIBRARIES = ("botocore", "boto3", "urllib3", "s3transfer", "awscrt")
 _MASK = "***"
+# urllib3 warns about a certificate for another host name, then the request fails and this
+# package reports the failure in its own one-line error: the warning would only repeat it.
+_RAISED_AS_ERRORS = ("Certificate did not match expected hostname",)
 _PATTERNS = (
     # Header values, in dict reprs ('Authorization': b'...') and in raw header dumps.
     re.compile(
@@ -51,6 +54,8 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except (TypeError, ValueError):
             return True
+        if message.startswith(_RAISED_AS_ERRORS):
+            return False
         masked = message
         for pattern in _PATTERNS:
             masked = pattern.sub(lambda m: m.group(1) + _MASK, masked)
