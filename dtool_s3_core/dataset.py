@@ -165,7 +165,7 @@ class S3Dataset:
         if len(found[0]) > validate.LIMITS[kind]:
             raise errors.damaged(
                 self.where(key),
-                f"is larger than the {validate.LIMITS[kind]} bytes a {kind} may have",
+                f"is over the limit of {validate.LIMITS[kind]} bytes for this object",
             )
         return found[0]
 

@@ -109,7 +109,7 @@ def parse_json(data: bytes, kind: str) -> Any:
     :raises Invalid: for oversized, undecodable, malformed or too deeply nested content
     """
     limit = LIMITS[kind]
-    require(len(data) <= limit, f"is {len(data)} bytes, more than the {limit} a {kind} may have")
+    require(len(data) <= limit, f"is {len(data)} bytes, over the limit of {limit} for this object")
     try:
         value = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -207,7 +207,9 @@ def _entry(ident: str, item: Any) -> Entry:
     require(isinstance(item, dict), f"has an {where} that is not a JSON object")
     relpath = item.get("relpath")
     problem = relpath_problem(relpath)
-    require(problem is None, f"has an {where} whose relpath {shown(relpath)} {problem}")
+    if problem is not None:
+        # The fix a caller is told ("give a relative path") is no advice about a manifest.
+        raise Invalid(f"has an {where} whose relpath {shown(relpath)} {problem.split(':')[0]}")
     require(identifier(relpath) == ident, f"has an {where} that is not the SHA-1 of its relpath")
     size = item.get("size_in_bytes")
     require(
