@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dtool_s3_core.proxy import S3Proxy
+from tests.support.proxy import S3Proxy
 
 
 @dataclass(frozen=True)

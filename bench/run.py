@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dtool_s3_core import create_dataset, override
-from dtool_s3_core.proxy import S3Proxy
-from dtool_s3_core.testing import S3Server, s3_server
+from tests.support.proxy import S3Proxy
+from tests.support.servers import S3Server, s3_server
 
 from .data import MiB, local_dataset, make_files, tree_summary
 from .harness import CommandFailed, Measurement, measure

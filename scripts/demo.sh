@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WITH_ORACLE=0 WITH_CEPH=0 bash scripts/bootstrap.sh
-.venv/bin/python -m dtool_s3_core.demo "$@"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # the examples borrow the loopback server from tests/support
+.venv/bin/python -m examples.demo "$@"
 .venv/bin/python integrations/snakemake/example/run.py
 .venv/bin/python integrations/airflow/example/run.py

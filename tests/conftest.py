@@ -19,8 +19,8 @@ import dtoolcore
 import pytest
 
 from dtool_s3_core import override
-from dtool_s3_core.proxy import S3Proxy
-from dtool_s3_core.testing import S3Server, s3_server
+from tests.support.proxy import S3Proxy
+from tests.support.servers import S3Server, s3_server
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

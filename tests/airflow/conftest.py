@@ -36,7 +36,7 @@ os.environ.update(
 
 pytest.importorskip("airflow")
 
-from dtool_s3_core.testing import S3Server, moto_server  # noqa: E402
+from tests.support.servers import S3Server, moto_server  # noqa: E402
 
 #: Recognisable, long enough for Airflow's masker (which skips secrets under 5 characters).
 CANARY = f"canary-secret-{secrets.token_hex(8)}"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dtool_s3_core.proxy import FAULT_KINDS, S3Proxy
+from tests.support.proxy import FAULT_KINDS, S3Proxy
 from tests.airflow.conftest import ARCHIVE_CONN, OFFSITE_CONN, Endpoints, connection_json
 from tests.airflow.helpers import checked, dtool_cli, run_dag, task_states, write_files, xcom
 

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from dtoolcore.utils import generate_identifier
 
 from dtool_s3_core import copy_dataset, publish_dataset, verify_dataset
-from dtool_s3_core.testing_ceph import CephServer
+from tests.support.ceph import CephServer
 from tests.conftest import (
     SOURCE_FILES,
     VENV_BIN,

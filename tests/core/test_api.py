@@ -23,7 +23,7 @@ from dtool_s3_core import (
     verify_dataset,
     wait_for_uploads,
 )
-from dtool_s3_core.testing import S3Server
+from tests.support.servers import S3Server
 from tests.conftest import use_server
 
 

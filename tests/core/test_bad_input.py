@@ -34,7 +34,7 @@ from dtool_s3_core.errors import (
     LocalFileError,
     ObjectNotFound,
 )
-from dtool_s3_core.testing import S3Server, free_port
+from tests.support.servers import S3Server, free_port
 from dtool_s3_core.transfer import _local_writes
 from tests.conftest import Dtool, make_source_dataset, use_server
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dtool_s3_core.testing import S3Server
+from tests.support.servers import S3Server
 from tests.conftest import SOURCE_FILES, Dtool, make_source_dataset
 
 

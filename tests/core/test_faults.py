@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from dtool_s3_core import list_datasets, override
-from dtool_s3_core.proxy import FAULT_KINDS, S3Proxy
-from dtool_s3_core.testing import S3Server
+from tests.support.proxy import FAULT_KINDS, S3Proxy
+from tests.support.servers import S3Server
 from tests.conftest import VENV_BIN, Dtool, local_dataset
 
 N_ITEMS = 40

@@ -12,7 +12,7 @@ import pytest
 
 from dtool_s3_core import create_dataset, open_s3
 from dtool_s3_core.errors import DatasetStateError
-from dtool_s3_core.testing import S3Server
+from tests.support.servers import S3Server
 from tests.conftest import use_server
 
 

@@ -29,7 +29,7 @@ import pytest
 from dtool_s3_core import copy_dataset, create_dataset
 from dtool_s3_core.errors import IntegrityError
 from dtool_s3_core.keys import identifier
-from dtool_s3_core.testing import S3Server, free_port
+from tests.support.servers import S3Server, free_port
 from tests.conftest import Dtool, local_dataset, use_server
 
 SENTINEL = b"sentinel: a traversal would overwrite this\n"

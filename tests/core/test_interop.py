@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from dtool_s3_core.testing import S3Server
+from tests.support.servers import S3Server
 from tests.conftest import SOURCE_FILES, Dtool, make_source_dataset
 
 MiB = 1024 * 1024

@@ -14,7 +14,7 @@ import dtoolcore
 import pytest
 
 from dtool_s3_core import copy_dataset, create_dataset, freeze_dataset, publish_dataset
-from dtool_s3_core.testing import S3Server
+from tests.support.servers import S3Server
 from tests.conftest import make_source_dataset, use_server
 
 PREFIX = "team-a/raw/"

@@ -15,8 +15,8 @@ import pytest
 
 from bench.harness import measure
 from dtool_s3_core import create_dataset, list_datasets, override
-from dtool_s3_core.proxy import S3Proxy
-from dtool_s3_core.testing import S3Server
+from tests.support.proxy import S3Proxy
+from tests.support.servers import S3Server
 from tests.conftest import VENV_BIN, Dtool, local_dataset
 
 pytestmark = pytest.mark.slow

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dtool_s3_core.proxy import S3Proxy
-from dtool_s3_core.testing import S3Server
+from tests.support.proxy import S3Proxy
+from tests.support.servers import S3Server
 from tests.conftest import VENV_BIN, Dtool, local_dataset
 
 N_ITEMS = 100

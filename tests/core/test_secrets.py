@@ -10,7 +10,7 @@ import pytest
 
 from dtool_s3_core import create_dataset, list_datasets, override, publish_dataset
 from dtool_s3_core.config import resolve_config
-from dtool_s3_core.testing import S3Server
+from tests.support.servers import S3Server
 
 
 def test_secret_stays_out_of_logs_and_reprs(

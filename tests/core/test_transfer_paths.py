@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dtool_s3_core.proxy import S3Proxy
+from tests.support.proxy import S3Proxy
 from tests.conftest import Dtool, local_dataset
 
 MiB = 1024 * 1024

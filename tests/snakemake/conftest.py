@@ -14,7 +14,7 @@ import dtoolcore
 import pytest
 
 from dtool_s3_core import create_dataset, list_datasets, override
-from dtool_s3_core.testing import S3Server, moto_server
+from tests.support.servers import S3Server, moto_server
 from tests.conftest import ORACLE_BIN, VENV_BIN, Dtool
 
 READS = {"reads/a.fq": "ACGTACGT\n", "reads/b.fq": "GGGCCCAT\n", "reads/sub/c.fq": "TTTTACGA\n"}

@@ -11,7 +11,7 @@ from typing import Any
 from snakemake_storage_plugin_dtool import StorageProvider, StorageProviderSettings
 
 from dtool_s3_core import list_datasets, override, verify_dataset
-from dtool_s3_core.testing import S3Server
+from tests.support.servers import S3Server
 
 from .conftest import Workflow, core_settings, dataset_items, frozen_dataset
 

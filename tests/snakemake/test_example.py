@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from dtool_s3_core.testing import S3Server
+from tests.support.servers import S3Server
 from tests.conftest import ROOT, VENV_BIN, Dtool
 
 from .conftest import (
@@ -69,6 +70,7 @@ def test_example_workflow_freezes_a_valid_dataset(
 def test_example_script_runs_on_its_own() -> None:
     result = subprocess.run(
         [sys.executable, str(EXAMPLE / "run.py")],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dtool_s3_core.proxy import FAULT_KINDS, S3Proxy
-from dtool_s3_core.testing import S3Server
+from tests.support.proxy import FAULT_KINDS, S3Proxy
+from tests.support.servers import S3Server
 from tests.conftest import ROOT, VENV_BIN, Dtool
 
 from .conftest import READS, Workflow, complement, dataset_items, frozen_dataset, make_input

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 from dtool_s3_core import override, verify_dataset
-from dtool_s3_core.testing import S3Server
+from tests.support.servers import S3Server
 
 from .conftest import (
     READS,

@@ -17,7 +17,7 @@ from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_storage_plugin_dtool import StorageProvider, StorageProviderSettings
 from snakemake_storage_plugin_dtool.freezing import register_readme
 
-from dtool_s3_core.testing import S3Server
+from tests.support.servers import S3Server
 
 
 @pytest.fixture

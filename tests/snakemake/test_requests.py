@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dtool_s3_core import create_dataset, override
-from dtool_s3_core.proxy import S3Proxy
-from dtool_s3_core.testing import S3Server
+from tests.support.proxy import S3Proxy
+from tests.support.servers import S3Server
 
 from .conftest import Workflow, core_settings
 

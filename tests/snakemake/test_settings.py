@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dtool_s3_core.testing import S3Server
+from tests.support.servers import S3Server
 
 from .conftest import READS, Workflow, dataset_items, dtool_env, frozen_dataset, make_input
 

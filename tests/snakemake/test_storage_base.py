@@ -9,7 +9,7 @@ import pytest
 from snakemake_interface_storage_plugins.tests import TestStorageBase
 from snakemake_storage_plugin_dtool import StorageProvider, StorageProviderSettings
 
-from dtool_s3_core.testing import S3Server
+from tests.support.servers import S3Server
 
 from .conftest import make_input, new_bucket
 

@@ -109,7 +109,7 @@ def xcoms(dag_run: Any) -> dict[str, Any]:
 
 
 def run(work: Path) -> None:
-    from dtool_s3_core.testing import moto_server
+    from tests.support.servers import moto_server
 
     with ExitStack() as stack:
         archive = stack.enter_context(moto_server())

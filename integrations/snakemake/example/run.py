@@ -21,7 +21,7 @@ from pathlib import Path
 import dtoolcore
 
 from dtool_s3_core import create_dataset, find_dataset, override
-from dtool_s3_core.testing import S3Server, moto_server
+from tests.support.servers import S3Server, moto_server
 
 logger = logging.getLogger("snakemake-example")
 

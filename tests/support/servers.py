@@ -138,7 +138,7 @@ def s3_server(kind: str) -> AbstractContextManager[S3Server]:
         return seaweedfs_server()
     if kind == "ceph":
         # Imported here: testing_ceph builds on this module.
-        from .testing_ceph import ceph_server
+        from .ceph import ceph_server
 
         return ceph_server()
     raise ValueError(f"unknown S3 server kind {kind!r}; expected 'moto', 'seaweedfs' or 'ceph'")

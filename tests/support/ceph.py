@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .testing import (
+from .servers import (
     CEPH_BINARIES,
     LOOPBACK,
     S3Server,
