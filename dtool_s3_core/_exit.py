@@ -1,10 +1,13 @@
-"""Process-exit duties: flush background uploads, and one-line errors in the dtool CLI.
+"""Barriers for background uploads, and one-line errors in the dtool CLI.
 
-``dtool add item`` returns as soon as the upload is queued, so queued uploads are drained when
-the interpreter exits; a failure then ends the process with status 1 and one line on stderr,
-never a silent loss. In the dtool command line, errors of this package, and a local input file that
-is not UTF-8, are printed as one line instead of a traceback (set ``DTOOL_S3_TRACEBACK=1`` to see
-it).
+``ProtoDataSet.put_item`` returns as soon as an upload is queued. Its failure is raised at the
+next barrier: freezing, :func:`wait_for_uploads`, or, in the dtool command line, the end of the
+command (:func:`drain_when` lets :mod:`.clihooks` put the barrier there, so the command exits 1
+with one line). What is still queued when the interpreter exits is drained then; a failure there
+is logged as one line (on stderr when logging is not configured). An exit handler cannot change
+the exit status, and this module never ends the process itself: the caller's other exit handlers
+still run.
+Nothing here is installed at import: the dtool CLI's hooks come from :mod:`.clihooks`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
@@ -33,14 +37,25 @@ _registered = threading.Event()
 # Set once the CLI has printed its one error line: failures of uploads still queued at exit are
 # then part of the same failure, and a second line would only bury the first.
 _reported = threading.Event()
+_barriers: list[Callable[[Callable[[], None]], None]] = []
 
 
 def track_queue(queue: Drainable) -> None:
-    """Drain ``queue`` at interpreter exit if it still holds work."""
+    """Drain ``queue`` at the caller's barrier, or at interpreter exit if it still holds work."""
     _queues.add(queue)
+    for barrier in _barriers:
+        barrier(wait_for_uploads)
     if not _registered.is_set():
         _registered.set()
         atexit.register(_drain_at_exit)
+
+
+def drain_when(barrier: Callable[[Callable[[], None]], None]) -> None:
+    """Hand :func:`wait_for_uploads` to ``barrier`` whenever a queue starts being tracked.
+
+    The dtool CLI passes a function that runs it when the current command ends.
+    """
+    _barriers.append(barrier)
 
 
 def wait_for_uploads() -> None:
@@ -57,22 +72,16 @@ def _drain_at_exit() -> None:
     for queue in list(_queues):
         try:
             queue.drain()
-        except BaseException as exc:
+        except Exception as exc:
+            # Unconfigured logging still writes errors to stderr (logging.lastResort).
             if not _reported.is_set():
-                sys.stderr.write(f"Error: upload failed: {exc}\n")
-            sys.stderr.flush()
-            sys.stdout.flush()
-            os._exit(1)
-
-
-def _is_dtool_cli() -> bool:
-    argv = getattr(sys, "argv", None) or [""]
-    return bool(os.path.basename(str(argv[0])) == "dtool")
+                _reported.set()
+                logger.error("Error: upload failed: %s", exc)
 
 
 def install_cli_excepthook() -> None:
-    """In the dtool CLI, print DtoolS3Error (and its causes) as one line, exit status 1."""
-    if not _is_dtool_cli() or os.environ.get("DTOOL_S3_TRACEBACK"):
+    """Print DtoolS3Error (and its causes) as one line, exit status 1: for the dtool CLI only."""
+    if os.environ.get("DTOOL_S3_TRACEBACK"):
         return
     previous = sys.excepthook
 

@@ -15,8 +15,8 @@ from typing import Any
 from dtoolcore.filehasher import FileHasher, md5sum_hexdigest
 from dtoolcore.storagebroker import BaseStorageBroker
 
-from . import disksource, errors, registry, validate
-from ._exit import install_cli_excepthook, track_queue
+from . import errors, registry, validate
+from ._exit import track_queue
 from .client import S3Client
 from .config import resolve_config
 from .dataset import S3Dataset
@@ -25,8 +25,6 @@ from .publish import http_enable
 from .uri import parse_uri
 
 logger = logging.getLogger(__name__)
-install_cli_excepthook()
-disksource.install()
 
 
 class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]

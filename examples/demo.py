@@ -1,6 +1,6 @@
 """The README's main job: a dataset's round trip through a loopback S3 server with the dtool CLI.
 
-Run with ``python -m examples.demo`` from the checkout (``bash scripts/demo.sh`` sets everything up first).
+Run with ``python -m examples.demo`` from a checkout (``bash scripts/demo.sh`` sets it all up).
 Steps: create a local dataset, copy it to S3, list it, verify it, publish it with presigned URLs,
 read it back over HTTP with dtool-http, and compare every byte. Needs the ``server`` and ``cli``
 extras. Exits non-zero with one line if a step fails.

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import ceph_available
 from tests.support.ceph import CephServer, ceph_server
+from tests.support.servers import ceph_available
 
 # A safety net only: the starter waits for the other workers to finish their whole session.
 _SHARE_TIMEOUT = 3600.0

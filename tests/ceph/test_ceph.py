@@ -26,7 +26,6 @@ from botocore.exceptions import ClientError
 from dtoolcore.utils import generate_identifier
 
 from dtool_s3_core import copy_dataset, publish_dataset, verify_dataset
-from tests.support.ceph import CephServer
 from tests.conftest import (
     SOURCE_FILES,
     VENV_BIN,
@@ -35,6 +34,7 @@ from tests.conftest import (
     make_source_dataset,
     use_server,
 )
+from tests.support.ceph import CephServer
 
 MiB = 1024 * 1024
 BIG = 12 * MiB

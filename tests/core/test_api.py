@@ -23,8 +23,8 @@ from dtool_s3_core import (
     verify_dataset,
     wait_for_uploads,
 )
-from tests.support.servers import S3Server
 from tests.conftest import use_server
+from tests.support.servers import S3Server
 
 
 @pytest.fixture

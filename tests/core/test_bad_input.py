@@ -34,9 +34,9 @@ from dtool_s3_core.errors import (
     LocalFileError,
     ObjectNotFound,
 )
-from tests.support.servers import S3Server, free_port
 from dtool_s3_core.transfer import _local_writes
 from tests.conftest import Dtool, make_source_dataset, use_server
+from tests.support.servers import S3Server, free_port
 
 MISSING_UUID = "00000000-0000-4000-8000-000000000000"
 ZERO_ID = "0" * 40

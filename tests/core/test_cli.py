@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import S3Server
 from tests.conftest import SOURCE_FILES, Dtool, make_source_dataset
+from tests.support.servers import S3Server
 
 
 def uri_of(dtool: Dtool, bucket: str) -> str:

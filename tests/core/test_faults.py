@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from dtool_s3_core import list_datasets, override
+from tests.conftest import VENV_BIN, Dtool, local_dataset
 from tests.support.proxy import FAULT_KINDS, S3Proxy
 from tests.support.servers import S3Server
-from tests.conftest import VENV_BIN, Dtool, local_dataset
 
 N_ITEMS = 40
 BIG = 12 * 1024 * 1024

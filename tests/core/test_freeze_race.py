@@ -12,8 +12,8 @@ import pytest
 
 from dtool_s3_core import create_dataset, open_s3
 from dtool_s3_core.errors import DatasetStateError
-from tests.support.servers import S3Server
 from tests.conftest import use_server
+from tests.support.servers import S3Server
 
 
 def proto(s3: S3Server, bucket: str, tmp_path: Path) -> str:

@@ -29,8 +29,8 @@ import pytest
 from dtool_s3_core import copy_dataset, create_dataset
 from dtool_s3_core.errors import IntegrityError
 from dtool_s3_core.keys import identifier
-from tests.support.servers import S3Server, free_port
 from tests.conftest import Dtool, local_dataset, use_server
+from tests.support.servers import S3Server, free_port
 
 SENTINEL = b"sentinel: a traversal would overwrite this\n"
 PAYLOAD = b"hostile payload, not the sentinel\n"

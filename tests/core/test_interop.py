@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.servers import S3Server
 from tests.conftest import SOURCE_FILES, Dtool, make_source_dataset
+from tests.support.servers import S3Server
 
 MiB = 1024 * 1024
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"

@@ -14,8 +14,8 @@ import dtoolcore
 import pytest
 
 from dtool_s3_core import copy_dataset, create_dataset, freeze_dataset, publish_dataset
-from tests.support.servers import S3Server
 from tests.conftest import make_source_dataset, use_server
+from tests.support.servers import S3Server
 
 PREFIX = "team-a/raw/"
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"

@@ -15,9 +15,9 @@ import pytest
 
 from bench.harness import measure
 from dtool_s3_core import create_dataset, list_datasets, override
+from tests.conftest import VENV_BIN, Dtool, local_dataset
 from tests.support.proxy import S3Proxy
 from tests.support.servers import S3Server
-from tests.conftest import VENV_BIN, Dtool, local_dataset
 
 pytestmark = pytest.mark.slow
 N_ITEMS = 10_000

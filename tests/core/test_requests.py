@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tests.conftest import VENV_BIN, Dtool, local_dataset
 from tests.support.proxy import S3Proxy
 from tests.support.servers import S3Server
-from tests.conftest import VENV_BIN, Dtool, local_dataset
 
 N_ITEMS = 100
 

@@ -11,9 +11,9 @@ import dtoolcore
 import pytest
 
 from dtool_s3_core import copy_dataset, create_dataset, open_s3, override, verify_dataset
+from tests.conftest import VENV_BIN, Dtool
 from tests.support.proxy import S3Proxy
 from tests.support.servers import S3Server
-from tests.conftest import VENV_BIN, Dtool
 
 N_ITEMS = 30
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.support.proxy import S3Proxy
 from tests.conftest import Dtool, local_dataset
+from tests.support.proxy import S3Proxy
 
 MiB = 1024 * 1024
 SIZES = {"small.bin": 4096, "streamed.bin": 9 * MiB, "parts.bin": 13 * MiB}

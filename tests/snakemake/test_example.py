@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.servers import S3Server
 from tests.conftest import ROOT, VENV_BIN, Dtool
+from tests.support.servers import S3Server
 
 from .conftest import (
     READS,

@@ -1,1 +1,4 @@
-"""Loopback S3 servers, the counting/fault-injecting proxy and Ceph orchestration for tests, benchmarks and examples (not part of the wheel)."""
+"""Loopback S3 servers, the counting and fault-injecting proxy, and Ceph orchestration.
+
+For the tests, the benchmarks and the examples; none of it is part of the wheel.
+"""

@@ -260,6 +260,8 @@ class S3Proxy:
         self.latency = latency
         self.fault_rate = fault_rate
         self.fault_kinds = tuple(fault_kinds)
+        # Only requests with these HTTP methods draw faults (None: every request).
+        self.fault_methods: tuple[str, ...] | None = None
         self.timeout = timeout
         self.stats = ProxyStats()
         self._rng = random.Random(seed)
@@ -297,10 +299,11 @@ class S3Proxy:
         self._server.server_close()
         self._thread.join()
 
-    def draw_fault(self) -> str | None:
-        """The fault to inject into the next request, or None to forward it."""
+    def draw_fault(self, method: str) -> str | None:
+        """The fault to inject into the next ``method`` request, or None to forward it."""
         rate = self.fault_rate
-        if rate <= 0.0:
+        methods = self.fault_methods
+        if rate <= 0.0 or (methods is not None and method not in methods):
             return None
         # One lock around both draws keeps a seeded sequence reproducible per request order.
         with self._rng_lock:
@@ -472,7 +475,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         latency = proxy.latency
         if latency > 0:
             time.sleep(latency)
-        fault = proxy.draw_fault()
+        fault = proxy.draw_fault(self.command)
         try:
             framing = self._request_framing()
             if framing is None:

@@ -39,7 +39,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
 
 def get_provider_info() -> dict[str, Any]:
     return {
-        "package-name": "dtool-s3-airflow",
+        "package-name": "dtool-s3-core",
         "name": "dtool S3",
         "description": "dtool datasets in S3-compatible object storage.",
         "versions": [__version__],

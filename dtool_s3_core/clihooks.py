@@ -1,0 +1,39 @@
+"""What this package changes in the dtool command line, and only there.
+
+The ``dtool.cli`` entry point (the ``dtool s3`` command group) is loaded by dtool-cli alone, so
+importing :mod:`.cli` calls :func:`install`: one-line errors instead of tracebacks, queued uploads
+drained when the command ends (so ``dtool add item`` exits 1 if its upload fails), and the
+disk-broker manifest cache for ``dtool cp`` of local datasets. Library users get none of these.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import click
+
+from . import _exit, disksource
+
+_installed = threading.Event()
+_hooked: set[int] = set()
+
+
+def _at_command_end(drain: Callable[[], None]) -> None:
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return
+    root = context.find_root()
+    if id(root) not in _hooked:
+        _hooked.add(id(root))
+        root.call_on_close(drain)
+
+
+def install() -> None:
+    """Install the dtool CLI's hooks (idempotent)."""
+    if _installed.is_set():
+        return
+    _installed.set()
+    _exit.install_cli_excepthook()
+    _exit.drain_when(_at_command_end)
+    disksource.install()
