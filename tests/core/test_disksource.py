@@ -1,31 +1,43 @@
-"""Local datasets as copy sources: item paths from one manifest read, still right after changes."""
+"""Local datasets as copy sources (the dtool CLI's disk-broker cache): item paths from one
+manifest read, still right after changes, and dtoolcore's own answer for a hostile relpath."""
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import dtoolcore
+import pytest
 from dtoolcore.storagebroker import DiskStorageBroker
 
-import dtool_s3_core.broker  # noqa: F401 - installs the disk source speed-up
+from dtool_s3_core import disksource
 from tests.conftest import make_source_dataset
 
 
+@pytest.fixture(autouse=True)
+def disk_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Install the cache as the dtool CLI does, undone after the test."""
+    if not disksource.applies():
+        pytest.skip(f"the cache is not written for dtoolcore {dtoolcore.__version__}")
+    monkeypatch.setattr(DiskStorageBroker, "get_item_abspath", DiskStorageBroker.get_item_abspath)
+    monkeypatch.setattr(disksource, "_installed", threading.Event())
+    disksource.install()
+
+
 def test_item_paths_match_and_follow_a_rewritten_manifest(tmp_path: Path) -> None:
-    uri = make_source_dataset(tmp_path).as_uri()
-    dataset = dtoolcore.DataSet.from_uri(uri)
-    broker = dataset._storage_broker
+    root = make_source_dataset(tmp_path)
+    dataset = dtoolcore.DataSet.from_uri(root.as_uri())
     for ident in dataset.identifiers:
         relpath = dataset.item_properties(ident)["relpath"]
-        assert Path(broker.get_item_abspath(ident)) == Path(broker._data_abspath) / relpath
+        assert Path(dataset.item_content_abspath(ident)) == root / "data" / relpath
 
-    manifest_path = Path(broker.get_manifest_key())
+    manifest_path = root / ".dtool" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     ident = next(iter(manifest["items"]))
     manifest["items"][ident]["relpath"] = "renamed/elsewhere.txt"
     manifest_path.write_text(json.dumps(manifest, indent=2))
-    assert broker.get_item_abspath(ident).endswith("renamed/elsewhere.txt")
+    assert dataset.item_content_abspath(ident).endswith("renamed/elsewhere.txt")
 
 
 def test_manifest_is_read_once_per_copy(tmp_path: Path, monkeypatch) -> None:
