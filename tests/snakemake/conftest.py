@@ -14,8 +14,8 @@ import dtoolcore
 import pytest
 
 from dtool_s3_core import create_dataset, list_datasets, override
-from tests.support.servers import S3Server, moto_server
 from tests.conftest import ORACLE_BIN, VENV_BIN, Dtool
+from tests.support.servers import S3Server, moto_server
 
 READS = {"reads/a.fq": "ACGTACGT\n", "reads/b.fq": "GGGCCCAT\n", "reads/sub/c.fq": "TTTTACGA\n"}
 

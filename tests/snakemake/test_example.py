@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.servers import S3Server
 from tests.conftest import ROOT, VENV_BIN, Dtool
+from tests.support.servers import S3Server
 
 from .conftest import (
     READS,
@@ -70,7 +70,10 @@ def test_example_workflow_freezes_a_valid_dataset(
 def test_example_script_runs_on_its_own() -> None:
     result = subprocess.run(
         [sys.executable, str(EXAMPLE / "run.py")],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "integrations" / "snakemake")]),
+        },
         capture_output=True,
         text=True,
         timeout=120,

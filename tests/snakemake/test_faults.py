@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT, VENV_BIN, Dtool
 from tests.support.proxy import FAULT_KINDS, S3Proxy
 from tests.support.servers import S3Server
-from tests.conftest import ROOT, VENV_BIN, Dtool
 
 from .conftest import READS, Workflow, complement, dataset_items, frozen_dataset, make_input
 
