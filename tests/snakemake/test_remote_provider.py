@@ -4,6 +4,8 @@ in a real Snakemake run."""
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
 import uuid
@@ -160,3 +162,45 @@ def test_a_snakemake7_snakefile_runs_with_warnings_and_formatted_log_lines(
         VENV_BIN, {**dtool_env(moto, results_bucket), "DTOOL_CACHE_DIRECTORY": str(tmp_path / "c")}
     )
     assert "All good" in dtool("verify", uri)
+
+
+def test_every_log_call_of_the_plugin_is_preformatted() -> None:
+    """Snakemake's handlers print a record's raw ``msg``: %-style arguments would be lost."""
+    import snakemake_storage_plugin_dtool
+
+    levels = {"debug", "info", "warning", "error", "exception", "critical", "log"}
+    calls = []
+    for path in Path(snakemake_storage_plugin_dtool.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in levels
+                and "logger" in ast.unparse(node.func.value)
+            ):
+                calls.append((path.name, node.lineno, len(node.args)))
+    assert calls, "the plugin logs nothing?"
+    assert [call for call in calls if call[2] != 1] == []
+
+
+PLUGIN_DIR = Path(__file__).parents[2] / "integrations" / "snakemake"
+
+
+def test_readme_lists_the_keywords_the_code_takes() -> None:
+    readme = (PLUGIN_DIR / "README.md").read_text()
+    section = readme.split("### `RemoteProvider` keywords", 1)[1].split("###", 1)[0]
+    for name in SETTINGS:
+        assert f"`{name}`" in section, name
+    table = readme.split("### Migrating from Snakemake 7's S3 provider", 1)[1].split("\n## ", 1)[0]
+    for old, new in SNAKEMAKE7_NAMES.items():
+        assert f"`{old}`" in table and f"`{new}`" in table, old
+    for flag in re.findall(r"--storage-dtool-[a-z-]+", readme):
+        assert flag.removeprefix("--storage-dtool-").replace("-", "_") in SETTINGS, flag
+
+
+def test_catalogue_docs_exist_without_relative_links() -> None:
+    # The plugin catalogue renders docs/intro.md and docs/further.md outside the repository.
+    for name in ("intro.md", "further.md"):
+        text = (PLUGIN_DIR / "docs" / name).read_text()
+        assert text.strip()
+        assert not re.findall(r"\]\((?!https://)", text), name
