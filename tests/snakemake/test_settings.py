@@ -48,7 +48,7 @@ rule copy:
 
 rule freeze:
     input: dtool_s3.remote("s3://{res}/copied/a.fq", retrieve=False)
-    output: dtool_s3.frozen("s3://{res}/copied")
+    output: dtool_s3.freeze_marker("s3://{res}/copied")
 """
 
 

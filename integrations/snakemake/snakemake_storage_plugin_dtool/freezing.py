@@ -6,7 +6,7 @@ admin metadata that ``dtool freeze`` writes. The manifest's
 reports as the item's mtime before the freeze: freezing never makes an item look newer.
 
 README content comes from, in this order: the marker file the freeze job wrote (if not empty),
-the ``readme=`` given to ``dtool_s3_core.snakemake.RemoteProvider.frozen`` (registered here when
+the ``readme=`` given to ``RemoteProvider.freeze_marker`` (registered here when
 the Snakefile is parsed, which happens in every process that may run the freeze job), else the
 README the dataset already has.
 """

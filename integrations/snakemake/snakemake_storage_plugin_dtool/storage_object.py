@@ -25,8 +25,11 @@ from snakemake_interface_storage_plugins.storage_object import (
 )
 
 from dtool_s3_core import errors
+from dtool_s3_core.keys import UUID_RE
+from dtool_s3_core.validate import name_problem
 
 from . import freezing, items
+from .bookkeeping import Bookkeeping, is_bookkeeping
 from .datasets import Dataset, Datasets, FrozenDatasetError, ItemStat
 from .query import MARKER, DtoolQuery, QueryError, has_wildcards, parse_query
 
@@ -84,6 +87,20 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):  
     def cleanup(self) -> None:
         """Nothing to clean: the local copy is Snakemake's to delete."""
 
+    def _bookkeeping(self) -> Bookkeeping | None:
+        """Return the object beside the dataset if the query is Snakemake's own, else None."""
+        query = self.parsed
+        if not is_bookkeeping(query):
+            return None
+        if not UUID_RE.match(query.dataset) and name_problem(query.dataset) is not None:
+            raise errors.ConfigurationError(
+                f"invalid dataset name '{query.dataset}' in {self.query}: use letters, digits, "
+                "'-', '_' and '.' (at most 80)"
+            )
+        return Bookkeeping(
+            self._datasets.client(query.bucket), self._datasets.prefix(query.bucket), query
+        )
+
     def _dataset(self, fresh: bool = False) -> Dataset | None:
         query = self.parsed
         return self._datasets.find(query.bucket, query.dataset, fresh=fresh)
@@ -135,7 +152,12 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):  
             cache.size[key] = 0
 
     def _stat(self) -> items.PathStat | None:
-        dataset = self._dataset()
+        bookkeeping = self._bookkeeping()
+        if bookkeeping is not None:
+            return bookkeeping.stat()
+        # Another process (a cluster job) may have frozen the dataset a moment ago: the marker
+        # is asked about right after that job ends, so a cached proto state would be wrong.
+        dataset = self._dataset(fresh=self.parsed.is_marker)
         if dataset is None:
             return None
         if self.parsed.is_marker:
@@ -173,6 +195,10 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):  
 
     def retrieve_object(self) -> None:
         with workflow_errors():
+            bookkeeping = self._bookkeeping()
+            if bookkeeping is not None:
+                bookkeeping.retrieve(self.local_path())
+                return
             dataset = self._dataset()
             if dataset is None:
                 raise errors.ObjectNotFound(f"{self.query}: there is no such dataset")
@@ -189,6 +215,10 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):  
     def store_object(self) -> None:
         with workflow_errors():
             query = self.parsed
+            bookkeeping = self._bookkeeping()
+            if bookkeeping is not None:
+                bookkeeping.store(self.local_path())
+                return
             dataset = self._datasets.find_or_create(query.bucket, query.dataset)
             if query.is_marker:
                 readme = freezing.readme_for(self.local_path(), query.bucket, query.dataset)
@@ -201,6 +231,11 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):  
             items.store(dataset, query.relpath, self.local_path())
 
     def remove(self) -> None:
+        with workflow_errors():
+            bookkeeping = self._bookkeeping()
+            if bookkeeping is not None:
+                bookkeeping.remove()
+                return
         if not self.retrieve:
             # Snakemake 9 calls this for retrieve=False *inputs* when it only means to drop their
             # local copy (e.g. the items listed as inputs of a freeze rule); it cannot be told
