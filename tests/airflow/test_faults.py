@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.proxy import FAULT_KINDS, S3Proxy
 from tests.airflow.conftest import ARCHIVE_CONN, OFFSITE_CONN, Endpoints, connection_json
 from tests.airflow.helpers import checked, dtool_cli, run_dag, task_states, write_files, xcom
+from tests.support.proxy import FAULT_KINDS, S3Proxy
 
 FILES = {f"dir/item-{n}.txt": f"item {n}\n".encode() * 50 for n in range(30)}
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from airflow.sdk import BaseOperator, Connection
 from dtool_s3_airflow import operators, sensors
-from dtool_s3_airflow.hooks import ConnectionSettings, DtoolS3Hook, buckets_of
+from dtool_s3_airflow.connection import ConnectionSettings, buckets_of
+from dtool_s3_airflow.hooks import DtoolS3Hook
 from dtool_s3_airflow.provider_info import get_provider_info
 from dtool_s3_airflow.triggers import DtoolS3DatasetTrigger
 
@@ -49,6 +50,7 @@ def test_connection_fields_map_to_settings() -> None:
         "publish_expiry": 600,
         "region": "eu-west-1",
         "addressing_style": "virtual",
+        "profile": None,
     }
     assert CANARY not in repr(got) and "token-value" not in repr(got)
 

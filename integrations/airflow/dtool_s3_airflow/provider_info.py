@@ -5,9 +5,21 @@ expects: the UI builds it without importing the hook, and the custom fields are 
 keys of the connection's ``extra`` (see :mod:`dtool_s3_airflow.hooks` for how they are read).
 """
 
+from importlib.metadata import packages_distributions
 from typing import Any
 
 from . import __version__
+
+#: The distribution name when the package is not installed (run from a source tree).
+DISTRIBUTION = "dtool-s3-airflow"
+
+
+def distribution() -> str:
+    """The distribution that ships this package: Airflow refuses provider info whose
+    ``package-name`` differs from it, and the package may be installed on its own or inside
+    dtool-s3-core (its ``airflow`` extra)."""
+    names = packages_distributions().get(__name__.split(".")[0]) or [DISTRIBUTION]
+    return names[0]
 
 
 def _text(label: str, description: str, **schema: Any) -> dict[str, Any]:
@@ -34,12 +46,32 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         enum=["auto", "path", "virtual"],
     ),
     "session_token": _text("Session token", "temporary credentials only", format="password"),
+    "aws_conn_id": _text(
+        "AWS connection id",
+        "an aws connection to take the endpoint, credentials, region and role_arn from; "
+        "the fields set here win",
+    ),
+    "test_bucket": _text(
+        "Test bucket", "bucket the Test button checks with HeadBucket (empty: ListBuckets)"
+    ),
+}
+
+#: Port and Extra stay visible: the port is appended to the endpoint, and Extra holds the
+#: fields without a form field of their own (endpoint_url).
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema"],
+    "relabeling": {
+        "host": "Endpoint URL",
+        "login": "Access key id",
+        "password": "Secret access key",
+    },
+    "placeholders": {"host": "https://s3.example.org", "port": "9000"},
 }
 
 
 def get_provider_info() -> dict[str, Any]:
     return {
-        "package-name": "dtool-s3-airflow",
+        "package-name": distribution(),
         "name": "dtool S3",
         "description": "dtool datasets in S3-compatible object storage.",
         "versions": [__version__],
@@ -48,15 +80,7 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "dtool_s3",
                 "hook-class-name": "dtool_s3_airflow.hooks.DtoolS3Hook",
                 "hook-name": "dtool S3",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
-                    "relabeling": {
-                        "host": "Endpoint URL",
-                        "login": "Access key id",
-                        "password": "Secret access key",
-                    },
-                    "placeholders": {"host": "https://s3.example.org"},
-                },
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
                 "conn-fields": CONN_FIELDS,
             }
         ],
