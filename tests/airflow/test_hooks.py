@@ -123,10 +123,15 @@ def test_provider_info_declares_the_connection_form() -> None:
     assert get_provider_info()["package-name"] in manager.providers
     hook = ProvidersManagerTaskRuntime().hooks["dtool_s3"]  # type: ignore[no-untyped-call]
     assert hook is not None and hook.hook_class_name == "dtool_s3_airflow.hooks.DtoolS3Hook"
-    assert manager.field_behaviours["dtool_s3"]["relabeling"]["host"] == "Endpoint URL"
+    behaviour = manager.field_behaviours["dtool_s3"]
+    assert behaviour["relabeling"]["host"] == "Endpoint URL"
+    # Port and Extra are documented fields: the form must show them.
+    assert behaviour["hidden_fields"] == ["schema"]
+    assert DtoolS3Hook.get_ui_field_behaviour() == behaviour
     widgets = manager.connection_form_widgets
-    for name in ("dataset_prefix", "publish_expiry", "region", "addressing_style"):
+    for name in ("dataset_prefix", "publish_expiry", "region", "addressing_style", "test_bucket"):
         assert f"extra__dtool_s3__{name}" in widgets
+    assert "extra__dtool_s3__aws_conn_id" in widgets
     assert DtoolS3Hook.default_conn_name == "dtool_s3_default"
 
 

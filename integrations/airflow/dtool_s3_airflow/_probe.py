@@ -46,7 +46,9 @@ def probe(
         where = _endpoint(config)
         client = S3Client(config)
         if bucket:
-            client.call("head_bucket")
+            # HeadBucket answers a missing bucket with a bare 404; bucket_exists tells it apart.
+            if not client.bucket_exists():
+                raise BucketNotFound(bucket)
             answer = f"bucket '{bucket}' is reachable at {where} with its credentials (HeadBucket)"
         else:
             count = len(client.list_bucket_names())
