@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -74,6 +75,16 @@ def test_datasets_are_named_by_bucket_and_key_root(endpoints: Endpoints, tmp_pat
     assert datasets(freeze.get_openlineage_facets_on_complete(None)) == ([], [in_archive])
     assert datasets(copy.get_openlineage_facets_on_complete(None)) == ([in_archive], [in_offsite])
     assert datasets(publish.get_openlineage_facets_on_complete(None)) == ([in_offsite], [])
+    assert datasets(extracted(copy)) == ([in_archive], [in_offsite])
+
+
+def extracted(operator: Any) -> Any:
+    """What the openlineage provider's listener collects for a task that succeeded."""
+    from airflow.providers.openlineage.extractors.manager import ExtractorManager
+    from airflow.utils.state import TaskInstanceState
+
+    run = SimpleNamespace(run_id="manual-1")
+    return ExtractorManager().extract_metadata(run, operator, TaskInstanceState.SUCCESS, None)
 
 
 def test_a_local_copy_is_a_file_dataset(endpoints: Endpoints, tmp_path: Path) -> None:
