@@ -82,6 +82,7 @@ def test_endpoint_precedence(
         ({"extra": {"publish_expiry": "soon"}}, "publish_expiry must be a whole number"),
         ({"extra": {"publish_expiry": -5}}, "publish_expiry must be a whole number"),
         ({"host": "ftp://x"}, "the endpoint must be an http:// or https:// URL"),
+        ({"host": f"ftp://key:{CANARY}@x"}, "URL, got 'ftp://\\*\\*\\*@x'"),
     ],
 )
 def test_bad_connections_fail_with_one_line(fields: dict[str, Any], message: str) -> None:

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from airflow.sdk import Connection
 
 import dtool_s3_core
-from dtool_s3_core.errors import ConfigurationError
+from dtool_s3_core.errors import ConfigurationError, redact_url
 from dtool_s3_core.uri import parse_uri
 
 from .provider_info import CONN_FIELDS
@@ -178,7 +178,8 @@ def endpoint(conn_id: str, host: str | None, port: int | None) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
-            f"connection {conn_id!r}: the endpoint must be an http:// or https:// URL, got {host!r}"
+            f"connection {conn_id!r}: the endpoint must be an http:// or https:// URL, "
+            f"got {redact_url(host)!r}"
         )
     if port and parts.port is None:
         url = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()

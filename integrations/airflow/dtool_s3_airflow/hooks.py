@@ -205,7 +205,8 @@ class DtoolS3Hook(BaseHook):
 
     def lineage_location(self, uri: str) -> tuple[str, str]:
         """Return the OpenLineage (namespace, name) of a dataset: ``s3://bucket`` and its key
-        root (prefix + UUID) for S3, ``file`` and its path for a local dataset."""
+        root (prefix + UUID) for S3 (one small GET), ``file`` and its path for a local dataset,
+        directory or file (a ``file://`` URI or a path)."""
         if not is_s3(uri):
             return "file", urlsplit(uri).path or uri
         dataset = dtool_s3_core.open_s3(uri, config=self.s3_config(uri))

@@ -21,10 +21,6 @@ if TYPE_CHECKING:
 Location = tuple[str, str]
 
 
-def local(path: str) -> Location:
-    return "file", path
-
-
 def operator_lineage(inputs: Iterable[Location], outputs: Iterable[Location]) -> Lineage:
     """The OperatorLineage with these input and output datasets."""
     from airflow.providers.common.compat.openlineage.facet import Dataset

@@ -17,7 +17,7 @@ from airflow.sdk import AssetAlias, BaseOperator, Context
 from ._errors import failures
 from .assets import DEFAULT_ASSET_ALIAS, emit, event_extra
 from .hooks import DEFAULT_CONN_ID, DtoolS3Hook
-from .lineage import Location, local, operator_lineage
+from .lineage import operator_lineage
 
 if TYPE_CHECKING:
     from .lineage import Lineage
@@ -42,12 +42,8 @@ class _DtoolS3Operator(BaseOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
         """Input and output datasets for the openlineage provider (installed separately)."""
         inputs, outputs = self._lineage
-        return operator_lineage(map(self._location, inputs), map(self._location, outputs))
-
-    def _location(self, where: str) -> Location:
-        if where.startswith(("s3://", "file://")):
-            return self.hook.lineage_location(where)
-        return local(where)
+        where = self.hook.lineage_location
+        return operator_lineage(map(where, inputs), map(where, outputs))
 
 
 class _AssetEmittingOperator(_DtoolS3Operator):
