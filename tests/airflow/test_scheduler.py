@@ -22,7 +22,7 @@ RUN_ID = "scheduled-1"
 LOGICAL_DATE = "2024-01-02T00:00:00+00:00"
 
 
-# About 65 s on two busy cores: three Airflow processes start, and six tasks each start a worker.
+# 50-80 s on two shared cores: three Airflow processes start, and six tasks each start a worker.
 @pytest.mark.slow
 def test_example_dag_runs_under_a_real_scheduler_and_triggerer(
     endpoints: Endpoints, tmp_path: Path
