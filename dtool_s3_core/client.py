@@ -211,6 +211,16 @@ class S3Client:
                     f"{first.get('Key')}: {first.get('Code')}"
                 )
 
+    def list_bucket_names(self) -> list[str]:
+        """Return the buckets the credentials own (ListBuckets: the one request without a bucket;
+        connection tests use it when no bucket is named)."""
+        logger.debug("S3 list_buckets")
+        try:
+            response = self._client.list_buckets()
+        except (ClientError, BotoCoreError) as exc:
+            raise errors.translate(exc, self.bucket, None, self.config.endpoint_url) from exc
+        return [str(entry["Name"]) for entry in response.get("Buckets", [])]
+
     def bucket_exists(self) -> bool:
         """Return whether the bucket exists (used to explain a 404)."""
         try:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from airflow.sdk import BaseOperator, Connection
 from dtool_s3_airflow import operators, sensors
-from dtool_s3_airflow.hooks import ConnectionSettings, DtoolS3Hook, buckets_of
+from dtool_s3_airflow.connection import ConnectionSettings, buckets_of
+from dtool_s3_airflow.hooks import DtoolS3Hook
 from dtool_s3_airflow.provider_info import get_provider_info
 from dtool_s3_airflow.triggers import DtoolS3DatasetTrigger
 
@@ -49,6 +50,7 @@ def test_connection_fields_map_to_settings() -> None:
         "publish_expiry": 600,
         "region": "eu-west-1",
         "addressing_style": "virtual",
+        "profile": None,
     }
     assert CANARY not in repr(got) and "token-value" not in repr(got)
 
@@ -80,6 +82,7 @@ def test_endpoint_precedence(
         ({"extra": {"publish_expiry": "soon"}}, "publish_expiry must be a whole number"),
         ({"extra": {"publish_expiry": -5}}, "publish_expiry must be a whole number"),
         ({"host": "ftp://x"}, "the endpoint must be an http:// or https:// URL"),
+        ({"host": f"ftp://key:{CANARY}@x"}, "URL, got 'ftp://\\*\\*\\*@x'"),
     ],
 )
 def test_bad_connections_fail_with_one_line(fields: dict[str, Any], message: str) -> None:
@@ -121,10 +124,15 @@ def test_provider_info_declares_the_connection_form() -> None:
     assert get_provider_info()["package-name"] in manager.providers
     hook = ProvidersManagerTaskRuntime().hooks["dtool_s3"]  # type: ignore[no-untyped-call]
     assert hook is not None and hook.hook_class_name == "dtool_s3_airflow.hooks.DtoolS3Hook"
-    assert manager.field_behaviours["dtool_s3"]["relabeling"]["host"] == "Endpoint URL"
+    behaviour = manager.field_behaviours["dtool_s3"]
+    assert behaviour["relabeling"]["host"] == "Endpoint URL"
+    # Port and Extra are documented fields: the form must show them.
+    assert behaviour["hidden_fields"] == ["schema"]
+    assert DtoolS3Hook.get_ui_field_behaviour() == behaviour
     widgets = manager.connection_form_widgets
-    for name in ("dataset_prefix", "publish_expiry", "region", "addressing_style"):
+    for name in ("dataset_prefix", "publish_expiry", "region", "addressing_style", "test_bucket"):
         assert f"extra__dtool_s3__{name}" in widgets
+    assert "extra__dtool_s3__aws_conn_id" in widgets
     assert DtoolS3Hook.default_conn_name == "dtool_s3_default"
 
 

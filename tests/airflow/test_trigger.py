@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from dtool_s3_airflow.triggers import DtoolS3DatasetTrigger
 
 from dtool_s3_core import create_dataset, freeze_dataset
-from tests.airflow.conftest import ARCHIVE_CONN, OFFSITE_CONN, Endpoints
+from tests.airflow.conftest import ARCHIVE_CONN, CANARY, OFFSITE_CONN, Endpoints
 from tests.airflow.helpers import on, write_files
 
 FAST = 0.05
@@ -85,3 +87,29 @@ def test_trigger_reports_an_ambiguous_name(endpoints: Endpoints, tmp_path: Path)
         "status": "error",
         "message": f"2 datasets are named 'dup' in s3://{bucket}: use a UUID URI instead",
     }
+
+
+def test_trigger_reads_a_linked_aws_connection(
+    endpoints: Endpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The triggerer's async lookup follows extra.aws_conn_id and assumes the role there."""
+    bucket, server = endpoints.archive_bucket, endpoints.archive
+    with on(server, bucket):
+        uri = create_dataset("linked", f"s3://{bucket}", source_dir=write_files(tmp_path, {}))
+    aws = {
+        "conn_type": "aws",
+        "login": server.access_key,
+        "password": CANARY,
+        "extra": {
+            "endpoint_url": server.endpoint_url,
+            "role_arn": "arn:aws:iam::123456789012:role/reader",
+            "service_config": {"sts": {"endpoint_url": server.endpoint_url}},
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_READER", json.dumps(aws))
+    layered = {"conn_type": "dtool_s3", "extra": {"aws_conn_id": "aws_reader"}}
+    monkeypatch.setenv("AIRFLOW_CONN_LAYERED", json.dumps(layered))
+
+    event = asyncio.run(first_event(DtoolS3DatasetTrigger(f"s3://{bucket}", "linked", "layered")))
+
+    assert event == {"status": "success", "uri": uri}

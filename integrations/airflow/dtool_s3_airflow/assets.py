@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import dtoolcore
 from airflow.sdk import Asset, AssetAlias
 
 #: The alias create, copy and freeze operators emit to unless told otherwise.
@@ -25,22 +24,6 @@ DEFAULT_ASSET_ALIAS = "dtool-s3"
 def dataset_asset(uri: str) -> Asset:
     """Return the Asset of the dataset at ``uri``."""
     return Asset(uri=uri)
-
-
-def dataset_facts(uri: str) -> dict[str, Any]:
-    """Return the event extra of the frozen dataset at ``uri`` (call it where ``uri`` resolves).
-
-    One read of the admin metadata and one of the manifest.
-    """
-    dataset = dtoolcore.DataSet.from_uri(uri)
-    items: Mapping[str, Mapping[str, Any]] = dataset._manifest["items"]
-    return event_extra(
-        name=str(dataset.name),
-        uuid=str(dataset.uuid),
-        item_count=len(items),
-        size_in_bytes=sum(int(item["size_in_bytes"]) for item in items.values()),
-        frozen_at=dataset._admin_metadata.get("frozen_at"),
-    )
 
 
 def event_extra(

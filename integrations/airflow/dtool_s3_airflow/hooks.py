@@ -1,31 +1,16 @@
-"""The dtool S3 hook: an Airflow Connection turned into dtool_s3_core's per-bucket settings.
+"""The dtool S3 hook: every S3 and dtool call of the provider, with one connection's settings.
 
-A Connection of type ``dtool_s3`` maps onto the settings of every bucket a call touches:
-
-============================================  ==========================================
-Connection                                    dtool_s3_core setting
-============================================  ==========================================
-``extra.endpoint_url``, else ``host`` (+port)  ``endpoint_url`` (``https://`` if no scheme)
-``login`` / ``password``                      ``access_key_id`` / ``secret_access_key``
-``extra.session_token``                       ``session_token``
-``extra.dataset_prefix``                      ``dataset_prefix``
-``extra.publish_expiry``                      ``publish_expiry`` (seconds)
-``extra.region``                              ``region``
-``extra.addressing_style``                    ``addressing_style`` (auto, path, virtual)
-============================================  ==========================================
-
-The settings are applied with :func:`dtool_s3_core.override`, a context-local overlay: nothing is
-written to ``os.environ`` or a dtool config file, so tasks and triggers that share a process
-(``dag.test()``, the triggerer) never see each other's connections. Empty fields fall through to
-dtool's usual sources (environment, dtool.json, the AWS credential chain).
+A connection is either of type ``dtool_s3`` (see :mod:`dtool_s3_airflow.connection`) or an
+existing ``aws`` connection of the amazon provider (see :mod:`dtool_s3_airflow._aws`); a
+``dtool_s3`` connection may also name one in ``extra.aws_conn_id`` and add to it. Operators,
+the sensor and the trigger only template their arguments and call the methods here.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+import asyncio
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,162 +18,33 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseHook, Connection
 
 import dtool_s3_core
-from dtool_s3_core.errors import ConfigurationError
+from dtool_s3_core import CopyResult, S3Config
+from dtool_s3_core.api import open_source
 from dtool_s3_core.uri import parse_uri
 
-from .provider_info import CONN_FIELDS
-
-log = logging.getLogger(__name__)
+from ._aws import aws_settings
+from ._probe import probe
+from .assets import event_extra
+from .connection import ConnectionSettings, is_s3, text
+from .provider_info import UI_FIELD_BEHAVIOUR
 
 DEFAULT_CONN_ID = "dtool_s3_default"
-#: The form's fields, and endpoint_url (the amazon provider's name for the endpoint).
-EXTRA_KEYS = frozenset({"endpoint_url", *CONN_FIELDS})
-_ADDRESSING_STYLES = ("auto", "path", "virtual")
+
+#: A connection with one of (connection, its decoded extra).
+_Looked = tuple[Connection, Mapping[str, Any]]
 
 
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """The dtool S3 settings of one Airflow connection. Secrets are kept out of ``repr``."""
-
-    conn_id: str
-    endpoint_url: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = field(default=None, repr=False)
-    session_token: str | None = field(default=None, repr=False)
-    dataset_prefix: str | None = None
-    publish_expiry: int | None = None
-    region: str | None = None
-    addressing_style: str | None = None
-
-    @classmethod
-    def from_connection(
-        cls, conn: Connection, extra: Mapping[str, Any] | None = None
-    ) -> ConnectionSettings:
-        """Read a Connection; ``extra`` is its decoded extra (default ``conn.extra_dejson``).
-
-        :raises ConfigurationError: for half-given credentials or malformed extra values
-        """
-        conn_id = conn.conn_id
-        extra = conn.extra_dejson if extra is None else extra
-        unknown = sorted(set(extra) - EXTRA_KEYS)
-        if unknown:
-            log.warning(
-                "connection %r: ignoring unknown extra field(s) %s; known: %s",
-                conn_id,
-                ", ".join(unknown),
-                ", ".join(sorted(EXTRA_KEYS)),
-            )
-        login, password = _text(conn.login), _text(conn.password)
-        if bool(login) != bool(password):
-            given, missing = ("login", "password") if login else ("password", "login")
-            raise ConfigurationError(
-                f"connection {conn_id!r} sets the {given} but not the {missing}: the access key id "
-                "(login) and the secret (password) go together; set both, or neither to use the "
-                "AWS credential chain"
-            )
-        style = _text(extra.get("addressing_style"))
-        if style is not None and style not in _ADDRESSING_STYLES:
-            raise ConfigurationError(
-                f"connection {conn_id!r}: addressing_style must be one of "
-                f"{', '.join(_ADDRESSING_STYLES)}, got {style!r}"
-            )
-        return cls(
-            conn_id=conn_id,
-            endpoint_url=_endpoint(
-                conn_id, _text(extra.get("endpoint_url")) or conn.host, conn.port
-            ),
-            access_key_id=login,
-            secret_access_key=password,
-            session_token=_text(extra.get("session_token")),
-            dataset_prefix=_text(extra.get("dataset_prefix")),
-            publish_expiry=_seconds(conn_id, extra.get("publish_expiry")),
-            region=_text(extra.get("region")),
-            addressing_style=style,
-        )
-
-    def overrides(self) -> dict[str, Any]:
-        """Return the keyword arguments for :func:`dtool_s3_core.override` (unset ones as None)."""
-        return {
-            "endpoint_url": self.endpoint_url,
-            "access_key_id": self.access_key_id,
-            "secret_access_key": self.secret_access_key,
-            "session_token": self.session_token,
-            "dataset_prefix": self.dataset_prefix,
-            "publish_expiry": self.publish_expiry,
-            "region": self.region,
-            "addressing_style": self.addressing_style,
-        }
-
-    @contextmanager
-    def applied_to(self, *locations: str, **settings: Any) -> Iterator[None]:
-        """Apply these settings (plus ``settings``) to the buckets of the ``s3://`` locations.
-
-        Local paths among ``locations`` are skipped. The scope is this context only: threads
-        started inside must copy it (``asyncio.to_thread`` does).
-        """
-        with ExitStack() as stack:
-            for bucket in buckets_of(locations):
-                stack.enter_context(
-                    dtool_s3_core.override(bucket, **{**self.overrides(), **settings})
-                )
-            yield
-
-
-def buckets_of(locations: Iterable[str]) -> list[str]:
-    """Return the distinct buckets of the ``s3://`` URIs among ``locations``, in order.
-
-    :raises ConfigurationError: for a malformed ``s3://`` URI
-    """
-    buckets: list[str] = []
-    for location in locations:
-        if is_s3(location):
-            bucket = parse_uri(location).bucket
-            if bucket not in buckets:
-                buckets.append(bucket)
-    return buckets
-
-
-def is_s3(location: str) -> bool:
-    return urlsplit(location).scheme.lower() == "s3"
-
-
-def _text(value: Any) -> str | None:
-    text = str(value).strip() if value is not None else ""
-    return text or None
-
-
-def _endpoint(conn_id: str, host: str | None, port: int | None) -> str | None:
-    host = _text(host)
-    if host is None:
-        return None
-    url = host if "://" in host else f"https://{host}"
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            f"connection {conn_id!r}: the endpoint must be an http:// or https:// URL, got {host!r}"
-        )
-    if port and parts.port is None:
-        url = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
-    return url.rstrip("/")
-
-
-def _seconds(conn_id: str, value: Any) -> int | None:
-    if _text(value) is None:
-        return None
-    try:
-        seconds = int(str(value).strip())
-    except ValueError:
-        seconds = 0
-    if seconds <= 0:
-        raise ConfigurationError(
-            f"connection {conn_id!r}: publish_expiry must be a whole number of seconds > 0, "
-            f"got {value!r}"
-        )
-    return seconds
+def settings_of(own: _Looked, linked: _Looked | None = None) -> ConnectionSettings:
+    """The settings of a connection and of the ``aws`` connection it links to, if any."""
+    conn, extra = own
+    if conn.conn_type == "aws":
+        return aws_settings(conn, extra)
+    settings = ConnectionSettings.from_connection(conn, extra)
+    return settings if linked is None else settings.over(aws_settings(*linked))
 
 
 class DtoolS3Hook(BaseHook):
-    """Access dtool datasets in S3 with the settings of one ``dtool_s3`` connection.
+    """Access dtool datasets in S3 with the settings of one ``dtool_s3`` or ``aws`` connection.
 
     :param dtool_s3_conn_id: the Airflow connection id
     """
@@ -202,22 +58,47 @@ class DtoolS3Hook(BaseHook):
         super().__init__()
         self.dtool_s3_conn_id = dtool_s3_conn_id
 
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form for UIs that ask the hook (the same as the provider info's)."""
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    # -- settings --------------------------------------------------------------------------------
+
     @cached_property
     def settings(self) -> ConnectionSettings:
-        """The connection's settings, looked up once per hook."""
-        return ConnectionSettings.from_connection(self.get_connection(self.dtool_s3_conn_id))
+        """The connection's settings, looked up (and a role assumed) once per hook."""
+        conn = self.get_connection(self.dtool_s3_conn_id)
+        own = (conn, conn.extra_dejson)
+        linked_id = _linked_id(own)
+        if linked_id is None:
+            return settings_of(own)
+        linked = self.get_connection(linked_id)
+        return settings_of(own, (linked, linked.extra_dejson))
+
+    @classmethod
+    async def for_trigger(cls, conn_id: str) -> DtoolS3Hook:
+        """A hook whose settings are looked up without blocking the event loop (for triggers)."""
+        own = await _alook(conn_id)
+        linked_id = _linked_id(own)
+        linked = await _alook(linked_id) if linked_id is not None else None
+        hook = cls(conn_id)
+        # AssumeRole is a blocking request.
+        hook.settings = await asyncio.to_thread(settings_of, own, linked)
+        return hook
 
     def get_conn(self) -> ConnectionSettings:
         return self.settings
 
-    @classmethod
-    async def aget_settings(cls, conn_id: str) -> ConnectionSettings:
-        """Look the connection up without blocking the event loop (for triggers)."""
-        conn = await cls.aget_connection(conn_id)
-        # The synchronous extra_dejson sends a mask request to the supervisor from inside the
-        # event loop, which can deadlock the triggerer; the async variant does not.
-        extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else None
-        return ConnectionSettings.from_connection(conn, extra)
+    def s3_config(self, location: str) -> S3Config | None:
+        """The full configuration of an ``s3://`` location's bucket; None for a local path."""
+        if not is_s3(location):
+            return None
+        return self.settings.config(parse_uri(location).bucket)
 
     @contextmanager
     def configured(self, *locations: str, **settings: Any) -> Iterator[None]:
@@ -230,6 +111,16 @@ class DtoolS3Hook(BaseHook):
             return
         with self.settings.applied_to(*locations, **settings):
             yield
+
+    def test_connection(self) -> tuple[bool, str]:
+        """The connection form's Test button: one HeadBucket (``extra.test_bucket``) or
+        ListBuckets request; the answer says which endpoint, what failed and how to fix it."""
+        conn = self.get_connection(self.dtool_s3_conn_id)
+        return probe(
+            lambda: self.settings, text(conn.extra_dejson.get("test_bucket")), conn.password
+        )
+
+    # -- datasets --------------------------------------------------------------------------------
 
     def create_dataset(
         self,
@@ -267,28 +158,69 @@ class DtoolS3Hook(BaseHook):
         with self.configured(base_uri):
             return dtool_s3_core.list_datasets(base_uri)
 
+    def find_frozen(self, base_uri: str, name: str) -> dtool_s3_core.DatasetInfo | None:
+        """Return the frozen dataset called ``name`` under ``base_uri``; None if absent or a proto.
 
-def settings_for(conn_id: str, location: str) -> ConnectionSettings:
-    """The connection's settings for an ``s3://`` location; empty ones (no lookup) for a path."""
-    if is_s3(location):
-        return DtoolS3Hook(conn_id).settings
-    return ConnectionSettings(conn_id=conn_id)
+        :raises DatasetStateError: if several datasets have that name
+        """
+        with self.configured(base_uri):
+            info = dtool_s3_core.find_dataset(base_uri, name)
+        return info if info is not None and info.frozen else None
+
+    def copy(
+        self,
+        source_uri: str,
+        dest_base_uri: str,
+        dest: DtoolS3Hook | None = None,
+        resume: bool = False,
+    ) -> CopyResult:
+        """Copy the frozen dataset at ``source_uri`` to ``dest_base_uri``; the UUID is kept.
+
+        Each side's settings are resolved with its own connection and handed to the copy engine,
+        so buckets of one name on two endpoints are no special case.
+
+        :param dest: the hook of the destination's connection (default: this one)
+        :param resume: finish an interrupted copy; a complete one is returned as it is
+        :raises DatasetStateError: if the destination exists and ``resume`` is False
+        """
+        return dtool_s3_core.copy(
+            source_uri,
+            dest_base_uri,
+            resume=resume,
+            source_config=self.s3_config(source_uri),
+            dest_config=(dest or self).s3_config(dest_base_uri),
+        )
+
+    def dataset_facts(self, uri: str) -> dict[str, Any]:
+        """Return the Asset event extra of the frozen dataset at ``uri`` (S3 or local)."""
+        source = open_source(uri, config=self.s3_config(uri))
+        admin, entries = source.admin, source.entries()
+        return event_extra(
+            name=str(admin["name"]),
+            uuid=str(admin["uuid"]),
+            item_count=len(entries),
+            size_in_bytes=sum(entry.size for entry in entries.values()),
+            frozen_at=admin.get("frozen_at"),
+        )
+
+    def lineage_location(self, uri: str) -> tuple[str, str]:
+        """Return the OpenLineage (namespace, name) of a dataset: ``s3://bucket`` and its key
+        root (prefix + UUID) for S3 (one small GET), ``file`` and its path for a local dataset,
+        directory or file (a ``file://`` URI or a path)."""
+        if not is_s3(uri):
+            return "file", urlsplit(uri).path or uri
+        dataset = dtool_s3_core.open_s3(uri, config=self.s3_config(uri))
+        return f"s3://{dataset.bucket}", dataset.layout.root.rstrip("/")
 
 
-async def asettings_for(conn_id: str, location: str) -> ConnectionSettings:
-    """:func:`settings_for` for the event loop."""
-    if is_s3(location):
-        return await DtoolS3Hook.aget_settings(conn_id)
-    return ConnectionSettings(conn_id=conn_id)
+def _linked_id(own: _Looked) -> str | None:
+    conn, extra = own
+    return text(extra.get("aws_conn_id")) if conn.conn_type != "aws" else None
 
 
-def find_frozen(
-    settings: ConnectionSettings, base_uri: str, name: str
-) -> dtool_s3_core.DatasetInfo | None:
-    """Return the frozen dataset called ``name`` under ``base_uri``; None if absent or a proto.
-
-    :raises DatasetStateError: if several datasets have that name
-    """
-    with settings.applied_to(base_uri):
-        info = dtool_s3_core.find_dataset(base_uri, name)
-    return info if info is not None and info.frozen else None
+async def _alook(conn_id: str) -> _Looked:
+    conn = await DtoolS3Hook.aget_connection(conn_id)
+    # The synchronous extra_dejson sends a mask request to the supervisor from inside the
+    # event loop, which can deadlock the triggerer; the async variant does not.
+    extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else conn.extra_dejson
+    return conn, extra

@@ -9,21 +9,44 @@ fail the task with one line: ``AirflowException("<what> failed: <reason>")``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import AssetAlias, BaseOperator, Context
 
 from ._errors import failures
-from .assets import DEFAULT_ASSET_ALIAS, dataset_facts, emit, event_extra
-from .copying import copy_dataset
-from .hooks import DEFAULT_CONN_ID, DtoolS3Hook, settings_for
+from .assets import DEFAULT_ASSET_ALIAS, emit, event_extra
+from .hooks import DEFAULT_CONN_ID, DtoolS3Hook
+from .lineage import operator_lineage
+
+if TYPE_CHECKING:
+    from .lineage import Lineage
 
 #: Default upper bound of DtoolS3ListOperator's result (about 150 bytes of XCom per dataset).
 DEFAULT_LIST_LIMIT = 1000
 LIST_FIELDS = ("uri", "uuid", "name", "frozen", "created_at", "frozen_at")
 
 
-class _AssetEmittingOperator(BaseOperator):
+class _DtoolS3Operator(BaseOperator):
+    """An operator of one connection: a cached hook, and the lineage of what it ran on."""
+
+    dtool_s3_conn_id: str
+
+    @cached_property
+    def hook(self) -> DtoolS3Hook:
+        return DtoolS3Hook(self.dtool_s3_conn_id)
+
+    #: (inputs, outputs) as dataset URIs or local paths, set by execute.
+    _lineage: tuple[list[str], list[str]] = ([], [])
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
+        """Input and output datasets for the openlineage provider (installed separately)."""
+        inputs, outputs = self._lineage
+        where = self.hook.lineage_location
+        return operator_lineage(map(where, inputs), map(where, outputs))
+
+
+class _AssetEmittingOperator(_DtoolS3Operator):
     """Adds the AssetAlias ``asset_alias`` to the outlets (None: only the outlets given)."""
 
     def __init__(self, *, asset_alias: str | None = DEFAULT_ASSET_ALIAS, **kwargs: Any) -> None:
@@ -88,13 +111,12 @@ class DtoolS3CreateDatasetOperator(_AssetEmittingOperator):
         self.dtool_s3_conn_id = dtool_s3_conn_id
 
     def execute(self, context: Context) -> str:
-        hook = DtoolS3Hook(self.dtool_s3_conn_id)
         what = (
             f"creating dataset {self.name!r} in {self.base_uri} "
             f"(connection {self.dtool_s3_conn_id!r})"
         )
         with failures(what):
-            uri = hook.create_dataset(
+            uri = self.hook.create_dataset(
                 self.name,
                 self.base_uri,
                 source_dir=self.source_dir,
@@ -103,11 +125,12 @@ class DtoolS3CreateDatasetOperator(_AssetEmittingOperator):
                 freeze=self.freeze,
                 creator_username=self.creator_username,
             )
+            sources = [self.source_dir] if self.source_dir else []
+            self._lineage = ([*sources, *(self.files or {}).values()], [uri])
             if not self.freeze:
                 self.log.info("created proto dataset %s (not frozen, no Asset event)", uri)
                 return uri
-            with hook.configured(uri):
-                extra = dataset_facts(uri)
+            extra = self.hook.dataset_facts(uri)
         self.log.info("created %s with %d item(s)", uri, extra["item_count"])
         self._emit(context, uri, extra)
         return uri
@@ -149,20 +172,24 @@ class DtoolS3CopyOperator(_AssetEmittingOperator):
         self.dest_conn_id = dest_conn_id
         self.resume = resume
 
+    @cached_property
+    def hook(self) -> DtoolS3Hook:
+        return DtoolS3Hook(self.source_conn_id)
+
+    @cached_property
+    def dest_hook(self) -> DtoolS3Hook:
+        return DtoolS3Hook(self.dest_conn_id or self.source_conn_id)
+
     def execute(self, context: Context) -> str:
-        dest_conn_id = self.dest_conn_id or self.source_conn_id
         what = (
             f"copying {self.source_uri} to {self.dest_base_uri} "
-            f"(connections {self.source_conn_id!r} -> {dest_conn_id!r})"
+            f"(connections {self.source_conn_id!r} -> {self.dest_hook.dtool_s3_conn_id!r})"
         )
         with failures(what):
-            result = copy_dataset(
-                self.source_uri,
-                self.dest_base_uri,
-                settings_for(self.source_conn_id, self.source_uri),
-                settings_for(dest_conn_id, self.dest_base_uri),
-                resume=self.resume,
+            result = self.hook.copy(
+                self.source_uri, self.dest_base_uri, self.dest_hook, resume=self.resume
             )
+        self._lineage = ([self.source_uri], [result.uri])
         self.log.info(
             "%s %s -> %s (%d item(s), %d bytes)",
             "resumed" if result.resumed else "copied",
@@ -181,6 +208,13 @@ class DtoolS3CopyOperator(_AssetEmittingOperator):
         self._emit(context, result.uri, extra)
         return result.uri
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Lineage:
+        inputs, outputs = self._lineage
+        return operator_lineage(
+            [self.hook.lineage_location(uri) for uri in inputs],
+            [self.dest_hook.lineage_location(uri) for uri in outputs],
+        )
+
 
 class DtoolS3FreezeOperator(_AssetEmittingOperator):
     """Freeze a proto dataset (a frozen one is left as it is); return its URI."""
@@ -193,17 +227,16 @@ class DtoolS3FreezeOperator(_AssetEmittingOperator):
         self.dtool_s3_conn_id = dtool_s3_conn_id
 
     def execute(self, context: Context) -> str:
-        hook = DtoolS3Hook(self.dtool_s3_conn_id)
         with failures(f"freezing {self.uri} (connection {self.dtool_s3_conn_id!r})"):
-            uri = hook.freeze_dataset(self.uri)
-            with hook.configured(uri):
-                extra = dataset_facts(uri)
+            uri = self.hook.freeze_dataset(self.uri)
+            self._lineage = ([], [uri])
+            extra = self.hook.dataset_facts(uri)
         self.log.info("%s is frozen with %d item(s)", uri, extra["item_count"])
         self._emit(context, uri, extra)
         return uri
 
 
-class DtoolS3PublishOperator(BaseOperator):
+class DtoolS3PublishOperator(_DtoolS3Operator):
     """Publish a frozen dataset over HTTP(S) for dtool-http; return the access URL.
 
     :param uri: ``s3://bucket/<uuid>``
@@ -228,15 +261,16 @@ class DtoolS3PublishOperator(BaseOperator):
         self.dtool_s3_conn_id = dtool_s3_conn_id
 
     def execute(self, context: Context) -> str:
-        hook = DtoolS3Hook(self.dtool_s3_conn_id)
         with failures(f"publishing {self.uri} (connection {self.dtool_s3_conn_id!r})"):
-            url = hook.publish_dataset(self.uri, self.expiry)
+            url = self.hook.publish_dataset(self.uri, self.expiry)
+        # Publishing reads the dataset; what it writes (ACLs, the HTTP manifest) is no new data.
+        self._lineage = ([self.uri], [])
         # A presigned URL is a bearer token for the dataset: keep its query out of the log.
         self.log.info("published %s at %s", self.uri, url.split("?", 1)[0])
         return url
 
 
-class DtoolS3ListOperator(BaseOperator):
+class DtoolS3ListOperator(_DtoolS3Operator):
     """List the datasets under a base URI, newest first; return at most ``limit`` small dicts.
 
     Each dict has ``uri, uuid, name, frozen, created_at, frozen_at`` (timestamps in seconds
@@ -265,7 +299,7 @@ class DtoolS3ListOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         with failures(f"listing {self.base_uri} (connection {self.dtool_s3_conn_id!r})"):
-            infos = DtoolS3Hook(self.dtool_s3_conn_id).list_datasets(self.base_uri)
+            infos = self.hook.list_datasets(self.base_uri)
         infos.sort(key=lambda info: info.created_at or 0.0, reverse=True)
         if len(infos) > self.limit:
             self.log.warning(

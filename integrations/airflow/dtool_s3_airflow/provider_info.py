@@ -34,6 +34,26 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         enum=["auto", "path", "virtual"],
     ),
     "session_token": _text("Session token", "temporary credentials only", format="password"),
+    "aws_conn_id": _text(
+        "AWS connection id",
+        "an aws connection to take the endpoint, credentials, region and role_arn from; "
+        "the fields set here win",
+    ),
+    "test_bucket": _text(
+        "Test bucket", "bucket the Test button checks with HeadBucket (empty: ListBuckets)"
+    ),
+}
+
+#: Port and Extra stay visible: the port is appended to the endpoint, and Extra holds the
+#: fields without a form field of their own (endpoint_url).
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema"],
+    "relabeling": {
+        "host": "Endpoint URL",
+        "login": "Access key id",
+        "password": "Secret access key",
+    },
+    "placeholders": {"host": "https://s3.example.org", "port": "9000"},
 }
 
 
@@ -48,15 +68,7 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "dtool_s3",
                 "hook-class-name": "dtool_s3_airflow.hooks.DtoolS3Hook",
                 "hook-name": "dtool S3",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
-                    "relabeling": {
-                        "host": "Endpoint URL",
-                        "login": "Access key id",
-                        "password": "Secret access key",
-                    },
-                    "placeholders": {"host": "https://s3.example.org"},
-                },
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
                 "conn-fields": CONN_FIELDS,
             }
         ],

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
+from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException
 
 from ._errors import failures
-from .hooks import DEFAULT_CONN_ID, find_frozen, settings_for
+from .hooks import DEFAULT_CONN_ID, DtoolS3Hook
 from .triggers import DtoolS3DatasetTrigger
 
 
@@ -24,7 +25,8 @@ class DtoolS3DatasetSensor(BaseSensorOperator):
     :param base_uri: ``s3://bucket`` or a local directory
     :param name: the dataset name
     :param dtool_s3_conn_id: the ``dtool_s3`` connection for ``base_uri``
-    :param deferrable: wait in the triggerer instead of a worker slot
+    :param deferrable: wait in the triggerer instead of a worker slot (default:
+                       ``[operators] default_deferrable``)
     """
 
     template_fields: Sequence[str] = ("base_uri", "name", "dtool_s3_conn_id")
@@ -36,7 +38,7 @@ class DtoolS3DatasetSensor(BaseSensorOperator):
         base_uri: str,
         name: str,
         dtool_s3_conn_id: str = DEFAULT_CONN_ID,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -44,6 +46,10 @@ class DtoolS3DatasetSensor(BaseSensorOperator):
         self.name = name
         self.dtool_s3_conn_id = dtool_s3_conn_id
         self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> DtoolS3Hook:
+        return DtoolS3Hook(self.dtool_s3_conn_id)
 
     def _what(self) -> str:
         return (
@@ -53,8 +59,7 @@ class DtoolS3DatasetSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         with failures(self._what()):
-            settings = settings_for(self.dtool_s3_conn_id, self.base_uri)
-            info = find_frozen(settings, self.base_uri, self.name)
+            info = self.hook.find_frozen(self.base_uri, self.name)
         if info is None:
             self.log.info("no frozen dataset %r in %s yet", self.name, self.base_uri)
             return False

@@ -10,7 +10,8 @@ from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ._errors import EXPECTED, one_line
-from .hooks import asettings_for, find_frozen
+from .connection import is_s3
+from .hooks import DtoolS3Hook
 
 # A missing connection is an AirflowException; it fails the task with its message like the rest.
 _FAILURES: tuple[type[Exception], ...] = (*EXPECTED, AirflowException)
@@ -20,10 +21,10 @@ class DtoolS3DatasetTrigger(BaseTrigger):
     """Fire once a frozen dataset called ``name`` exists under ``base_uri``.
 
     Events: ``{"status": "success", "uri": ...}`` or ``{"status": "error", "message": ...}``.
-    Only the connection id is serialized; the connection is looked up in the triggerer with
-    the async API, and the blocking S3 calls run in a thread that carries the trigger's own
-    settings (``asyncio.to_thread`` copies the context), so triggers sharing the triggerer's
-    event loop never see each other's connections.
+    Only the connection id is serialized; the hook looks the connection up in the triggerer
+    with the async API, and its blocking S3 calls run in a thread that carries the trigger's
+    own settings (``asyncio.to_thread`` copies the context), so triggers sharing the
+    triggerer's event loop never see each other's connections.
 
     :param poke_interval: seconds between two checks
     """
@@ -50,9 +51,13 @@ class DtoolS3DatasetTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            settings = await asettings_for(self.dtool_s3_conn_id, self.base_uri)
+            hook = (
+                await DtoolS3Hook.for_trigger(self.dtool_s3_conn_id)
+                if is_s3(self.base_uri)
+                else DtoolS3Hook(self.dtool_s3_conn_id)
+            )
             while True:
-                info = await asyncio.to_thread(find_frozen, settings, self.base_uri, self.name)
+                info = await asyncio.to_thread(hook.find_frozen, self.base_uri, self.name)
                 if info is not None:
                     yield _event(status="success", uri=info.uri)
                     return
