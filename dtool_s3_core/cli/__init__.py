@@ -1,0 +1,27 @@
+"""``dtool s3``: the commands dtool's generic CLI cannot give S3 users (cp, verify, doctor).
+
+Registered through dtool's ``dtool.cli`` entry point, so only the dtool command line imports this
+package; that is why importing it installs the one-line error hook of :mod:`.._exit`. The
+commands are thin: every decision is made by the core's Python API.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .._exit import install_cli_excepthook
+from .cp import cp
+from .doctor import doctor
+from .verify import verify
+
+install_cli_excepthook()
+
+
+@click.group()
+def s3() -> None:
+    """S3 commands: server-side copies with byte progress, deep verification, diagnosis."""
+
+
+s3.add_command(cp)
+s3.add_command(verify)
+s3.add_command(doctor)
