@@ -111,6 +111,43 @@ def test_cp_to_a_missing_directory_is_one_line(dtool: Dtool, bucket: str, tmp_pa
     )
 
 
+def test_cp_next_to_another_dataset_of_that_name_is_refused(
+    dtool: Dtool, bucket: str, tmp_path: Path
+) -> None:
+    uri = dtool("s3", "cp", "-q", str(make_source_dataset(tmp_path / "local")), f"s3://{bucket}")
+    other = make_source_dataset(tmp_path / "out")  # also called ds1, another UUID
+    before = sorted(files_in(tmp_path / "out"))
+    result = dtool.run("s3", "cp", uri.strip(), str(tmp_path / "out"), check=False)
+    found = dtoolcore.DataSet.from_uri(str(other))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: another dataset (UUID {found.uuid}) already exists at {found.uri}: copy to "
+        "another directory, or delete it first\n"
+    )
+    assert sorted(files_in(tmp_path / "out")) == before
+
+
+def test_a_corrupted_source_item_stops_a_relayed_copy(
+    dtool: Dtool, s3: S3Server, proxy: S3Proxy, bucket: str, tmp_path: Path
+) -> None:
+    dest = new_bucket(s3)
+    through(dtool, s3, proxy.url, dest)
+    uri = dtool("s3", "cp", "-q", str(make_source_dataset(tmp_path / "local")), f"s3://{bucket}")
+    uuid_ = uri.strip().rsplit("/", 1)[1]
+    key = f"{uuid_}/data/{HELLO_ID}"
+    client = s3.client()
+    metadata = client.head_object(Bucket=bucket, Key=key)["Metadata"]
+    client.put_object(Bucket=bucket, Key=key, Body=b"HELLO\n", Metadata=metadata)
+    result = dtool.run("s3", "cp", uri.strip(), f"s3://{dest}", check=False)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Error: s3://{bucket}/{key} has MD5 0084467710d2fc9d8a306e14efbe6d0f (6 bytes) but the "
+        "source manifest says b1946ac92492d2347c6235b4d2611184 (6 bytes) for 'hello.txt': the "
+        f"source item is corrupted; s3://{dest}/{uuid_} stays a proto dataset\n"
+    )
+    assert dtool("status", f"s3://{dest}/{uuid_}").strip() == "proto"
+
+
 def test_server_side_copy_moves_no_item_bytes(
     dtool: Dtool, s3: S3Server, proxy: S3Proxy, tmp_path: Path
 ) -> None:
