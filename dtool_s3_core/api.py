@@ -294,17 +294,21 @@ def verify_dataset(
     deep: bool = False,
     config_path: str | None = None,
     on_bytes: OnBytes | None = None,
+    etags: bool = False,
 ) -> list[str]:
     """Check a frozen dataset against its manifest; return a list of problems (empty = good).
 
-    Each problem names the item by relpath: ``missing item``, ``unexpected item``, ``size
-    differs``, ``checksum differs`` (the stored checksum metadata), ``ETag differs`` (a plain-MD5
-    ETag that is not the manifest's MD5), ``content differs`` (re-hashed bytes, ``deep`` only).
+    Each problem starts with its kind and the item's relpath: ``missing item``, ``unexpected
+    item``, ``size differs``, ``checksum differs`` (the stored checksum metadata), ``ETag
+    differs`` (``etags`` only), ``content differs`` (``deep`` only, with the object and hashes).
 
     :param deep: also re-hash every item from the bytes the server sends now, concurrently and
                  1 MiB at a time per item (``dtool verify -f`` compares stored metadata only);
                  nothing is written to disk
     :param on_bytes: called with the bytes hashed so far (progress of a deep check)
+    :param etags: also compare each object's ETag, where it is a plain MD5 (not a multipart
+                  ``-N`` ETag), with the manifest's MD5: one listing, and it catches an object
+                  rewritten with its metadata kept
     """
     if not uri.startswith("s3://"):
         return _verify_local(open_frozen(uri, config_path))
@@ -315,13 +319,15 @@ def verify_dataset(
     problems = [f"missing item: {entries[i].relpath}" for i in sorted(set(entries) - set(stored))]
     problems += [f"unexpected item: {stored[i].handle}" for i in sorted(set(stored) - set(entries))]
     common = sorted(set(stored) & set(entries), key=lambda i: entries[i].relpath)
-    etags = {
-        info.key[len(dataset.layout.data_prefix) :]: info.etag
-        for info in dataset.client.list_objects(dataset.layout.data_prefix)
-    }
+    prefix = dataset.layout.data_prefix
+    listed = (
+        {info.key[len(prefix) :]: info.etag for info in dataset.client.list_objects(prefix)}
+        if etags
+        else {}
+    )
     for ident in common:
         entry = entries[ident]
-        etag = etags.get(ident, "")
+        etag = listed.get(ident, "")
         if stored[ident].size != entry.size:
             problems.append(f"size differs: {entry.relpath}")
         elif dataset.inventory.checksum(stored[ident].handle) != entry.md5:
@@ -333,11 +339,19 @@ def verify_dataset(
 
     def rehash(ident: str) -> str | None:
         entry = entries[ident]
-        md5, size = hash_object(dataset.client, dataset.layout.item(ident), on_bytes)
+        key = dataset.layout.item(ident)
+        md5, size = hash_object(dataset.client, key, on_bytes)
+        where = f"content differs: {entry.relpath}: {dataset.where(key)}"
         if size != entry.size:
-            return f"content differs: {entry.relpath} ({size} bytes, manifest {entry.size})"
+            return (
+                f"{where} has {size} bytes but the manifest says {entry.size}: the item was "
+                "changed after the dataset was frozen"
+            )
         if md5 != entry.md5:
-            return f"content differs: {entry.relpath} (MD5 {md5}, manifest {entry.md5})"
+            return (
+                f"{where} has MD5 {md5} but the manifest says {entry.md5}: the item is "
+                "corrupted in the bucket"
+            )
         return None
 
     found = dataset.run_all([partial(rehash, i) for i in common])

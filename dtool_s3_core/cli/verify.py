@@ -22,7 +22,7 @@ def verify(deep: bool, dataset_uri: str) -> None:
     concurrently and without writing it to disk. Problems are listed by relpath and the exit
     status is 1.
     """
-    problems = api.verify_dataset(dataset_uri, deep=deep)
+    problems = api.verify_dataset(dataset_uri, deep=deep, etags=True)
     for problem in problems:
         click.echo(problem)
     if problems:

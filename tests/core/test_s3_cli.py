@@ -201,10 +201,12 @@ def test_a_changed_object_fails_verify_by_relpath(
     assert shallow.returncode == 1 and shallow.stdout == "ETag differs: hello.txt\n"
     deep = dtool.run("s3", "verify", "--deep", uri, check=False)
     assert deep.returncode == 1
-    assert deep.stdout.splitlines()[-1] == (
-        "content differs: hello.txt (MD5 0084467710d2fc9d8a306e14efbe6d0f, manifest "
-        "b1946ac92492d2347c6235b4d2611184)"
-    )
+    assert deep.stdout.splitlines() == [
+        "ETag differs: hello.txt",
+        f"content differs: hello.txt: s3://{bucket}/{key} has MD5 "
+        "0084467710d2fc9d8a306e14efbe6d0f but the manifest says b1946ac92492d2347c6235b4d2611184: "
+        "the item is corrupted in the bucket",
+    ]
     assert files_in(tmp_path / "cache") == []
 
 
