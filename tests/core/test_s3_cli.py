@@ -252,6 +252,52 @@ def test_doctor_fails_in_one_line_for_a_missing_bucket(dtool: Dtool, s3: S3Serve
     ]
 
 
+def test_doctor_names_the_aws_profile_of_chain_credentials(
+    dtool: Dtool, s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    aws = tmp_path / "home" / ".aws"
+    aws.mkdir()
+    (aws / "credentials").write_text(
+        f"[lab]\naws_access_key_id = {s3.access_key}\naws_secret_access_key = {s3.secret_key}\n"
+    )
+    for name in (f"DTOOL_S3_ACCESS_KEY_ID_{bucket}", f"DTOOL_S3_SECRET_ACCESS_KEY_{bucket}"):
+        del dtool.env[name]
+    dtool.env["AWS_PROFILE"] = "lab"
+    result = dtool.run("s3", "doctor", f"s3://{bucket}", check=False)
+    assert s3.secret_key not in result.stdout + result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert lines["DTOOL_S3_SECRET_ACCESS_KEY"].split()[1:] == [
+        "********",
+        "(set,",
+        "hidden)",
+        "AWS",
+        "chain:",
+        "shared-credentials-file",
+        "(profile",
+        "'lab')",
+    ]
+    assert "environment AWS_PROFILE" in lines["DTOOL_S3_PROFILE"]
+    assert "OK   credentials" in result.stdout
+
+
+def test_doctor_fails_in_one_line_for_a_wrong_secret(
+    dtool: Dtool, s3: S3Server, bucket: str
+) -> None:
+    if not s3.verifies_signatures:
+        pytest.skip(f"{s3.name} accepts any secret")
+    wrong = "wrong-secret-" + uuid.uuid4().hex
+    dtool.env[f"DTOOL_S3_SECRET_ACCESS_KEY_{bucket}"] = wrong
+    result = dtool.run("s3", "doctor", f"s3://{bucket}", check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1 and wrong not in out
+    failures = [line.strip() for line in out.splitlines() if line.strip().startswith("FAIL")]
+    assert failures == [
+        "FAIL credentials the server said SignatureDoesNotMatch: set "
+        f"DTOOL_S3_ACCESS_KEY_ID_{bucket} and DTOOL_S3_SECRET_ACCESS_KEY_{bucket}, or configure "
+        "an AWS profile"
+    ]
+
+
 def test_publish_reads_the_expiry_when_it_is_called(
     s3: S3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
