@@ -63,7 +63,7 @@ class Check:
 
 def mask(value: str) -> str:
     """Show an access key id by its ends only (it names an account's key)."""
-    return value[:4] + "…" + value[-2:] if len(value) > 8 else "****"
+    return value[:4] + "..." + value[-2:] if len(value) > 8 else "****"
 
 
 def settings_report(bucket: str, config_path: str | None = None) -> tuple[S3Config, list[Shown]]:

@@ -17,12 +17,14 @@ from dtool_s3_core import create_dataset
 from dtool_s3_core.broker import S3StorageBroker
 from tests.conftest import (
     SOURCE_FILES,
+    VENV_BIN,
     Dtool,
     bucket_env,
     local_dataset,
     make_source_dataset,
     use_server,
 )
+from tests.core.test_tls import wrong_name_server  # noqa: F401 (a fixture)
 from tests.support.proxy import S3Proxy
 from tests.support.servers import S3Server
 
@@ -296,6 +298,32 @@ def test_doctor_fails_in_one_line_for_a_wrong_secret(
         f"DTOOL_S3_ACCESS_KEY_ID_{bucket} and DTOOL_S3_SECRET_ACCESS_KEY_{bucket}, or configure "
         "an AWS profile"
     ]
+
+
+def test_doctor_fails_in_one_line_for_a_certificate_of_another_host(
+    wrong_name_server: tuple[int, Path],  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    port, cert = wrong_name_server
+    dtool = Dtool(
+        VENV_BIN,
+        {
+            "HOME": str(tmp_path / "home"),
+            "AWS_CA_BUNDLE": str(cert),
+            "DTOOL_S3_ENDPOINT_tls-bucket": f"https://127.0.0.1:{port}",
+            "DTOOL_S3_ACCESS_KEY_ID_tls-bucket": "AKIDTLS",
+            "DTOOL_S3_SECRET_ACCESS_KEY_tls-bucket": "tls-secret",
+        },
+    )
+    result = dtool.run("s3", "doctor", "s3://tls-bucket", check=False)
+    checks = [line.split(maxsplit=2) for line in result.stdout.splitlines()[-7:]]
+    assert result.returncode == 1 and "tls-secret" not in result.stdout + result.stderr
+    assert [c[:2] for c in checks] == [
+        ["OK", "endpoint"],
+        ["FAIL", "tls"],
+        *([["SKIP", name] for name in ("credentials", "bucket", "listing", "write", "acl")]),
+    ]
+    assert checks[1][2].startswith("TLS handshake with 127.0.0.1 failed (")
 
 
 def test_publish_reads_the_expiry_when_it_is_called(
