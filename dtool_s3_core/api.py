@@ -20,13 +20,12 @@ import dtoolcore
 from . import errors, registry, validate
 from .client import S3Client
 from .config import S3Config, override, resolve_config, settings_of
-from .copier import CopyResult, Progress, copy_to_s3, hash_object
+from .copier import CopyResult, Progress, copy_to_s3, hash_object, quiet
 from .dataset import S3Dataset
 from .diskcopy import copy_to_disk, is_disk_base
 from .keys import normalise_prefix
 from .publish import http_enable
 from .sources import LocalSource, S3Source, Source
-from .transfer import OnBytes
 from .uri import parse_uri
 
 
@@ -293,8 +292,8 @@ def verify_dataset(
     uri: str,
     deep: bool = False,
     config_path: str | None = None,
-    on_bytes: OnBytes | None = None,
     etags: bool = False,
+    progress: Progress | None = None,
 ) -> list[str]:
     """Check a frozen dataset against its manifest; return a list of problems (empty = good).
 
@@ -305,7 +304,7 @@ def verify_dataset(
     :param deep: also re-hash every item from the bytes the server sends now, concurrently and
                  1 MiB at a time per item (``dtool verify -f`` compares stored metadata only);
                  nothing is written to disk
-    :param on_bytes: called with the bytes hashed so far (progress of a deep check)
+    :param progress: told the items and bytes re-hashed as they go (``deep`` only)
     :param etags: also compare each object's ETag, where it is a plain MD5 (not a multipart
                   ``-N`` ETag), with the manifest's MD5: one listing, and it catches an object
                   rewritten with its metadata kept
@@ -336,11 +335,14 @@ def verify_dataset(
             problems.append(f"ETag differs: {entry.relpath}")
     if not deep:
         return problems
+    report = quiet(progress)
+    report.start(len(common), sum(entries[i].size for i in common), 0)
 
     def rehash(ident: str) -> str | None:
         entry = entries[ident]
         key = dataset.layout.item(ident)
-        md5, size = hash_object(dataset.client, key, on_bytes)
+        md5, size = hash_object(dataset.client, key, report.advance)
+        report.item_done()
         where = f"content differs: {entry.relpath}: {dataset.where(key)}"
         if size != entry.size:
             return (

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .. import api
+from .progress import ByteProgress
 
 
 @click.command("verify")
@@ -20,9 +23,10 @@ def verify(deep: bool, dataset_uri: str) -> None:
     Without --deep this is what 'dtool verify -f' checks (stored checksum metadata) plus each
     object's ETag where it is a plain MD5; --deep downloads and re-hashes every item,
     concurrently and without writing it to disk. Problems are listed by relpath and the exit
-    status is 1.
+    status is 1. On a terminal, --deep shows the bytes re-hashed.
     """
-    problems = api.verify_dataset(dataset_uri, deep=deep, etags=True)
+    with ByteProgress(enabled=deep and sys.stderr.isatty()) as progress:
+        problems = api.verify_dataset(dataset_uri, deep=deep, etags=True, progress=progress)
     for problem in problems:
         click.echo(problem)
     if problems:

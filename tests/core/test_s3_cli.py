@@ -371,6 +371,9 @@ def test_progress_moves_in_bytes_during_a_large_item_on_a_tty(
     lines = [line.strip() for line in "\n".join(frames).splitlines() if line.strip()]
     assert lines[-2].startswith("transferred 1 of 1 items, 67.1 MB in ")
     assert lines[-1].startswith(f"s3://{dest}/")
+    verified = run_in_pty(dtool, "s3", "verify", "--deep", lines[-1]).replace("\x1b[K", "")
+    shown_lines = [x.strip() for x in verified.replace("\r", "\n").splitlines() if x.strip()]
+    assert shown_lines[-1] == "All good :)"
 
 
 def run_in_pty(dtool: Dtool, *args: str) -> str:
