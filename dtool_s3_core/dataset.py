@@ -349,7 +349,11 @@ class S3Dataset:
         # The caller's progress counts an item once this returns: holding it back while the
         # queued bytes are over the window keeps that count close to the bytes really sent.
         self._queued.acquire(size)
-        queue.submit(self._upload_queued, path, relpath, size)
+        try:
+            queue.submit(self._upload_queued, path, relpath, size)
+        except BaseException:
+            self._queued.release(size)
+            raise
 
     def _upload_queued(self, path: str | Path, relpath: str, size: int) -> Uploaded:
         try:
