@@ -126,6 +126,11 @@ class S3Client:
         endpoint = errors.redact_url(self.config.endpoint_url)
         return f"S3Client(bucket={self.bucket!r}, endpoint={endpoint!r})"
 
+    @property
+    def endpoint(self) -> str:
+        """The endpoint URL requests go to (botocore's choice when none is configured)."""
+        return str(self._client.meta.endpoint_url)
+
     def call(self, operation: str, key: str | None = None, **params: Any) -> dict[str, Any]:
         """Run one S3 operation on this bucket and return its response.
 

@@ -23,7 +23,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,10 +203,23 @@ def _lookup(
     file_values: Mapping[str, Any],
     overrides: tuple[tuple[str | None, Mapping[str, Any]], ...],
 ) -> tuple[bool, Any]:
+    found, value, _ = _lookup_source(setting, bucket, file_values, overrides)
+    return found, value
+
+
+def _lookup_source(
+    setting: Setting,
+    bucket: str,
+    file_values: Mapping[str, Any],
+    overrides: tuple[tuple[str | None, Mapping[str, Any]], ...],
+    file_name: str = "dtool.json",
+) -> tuple[bool, Any, str]:
+    """Return (found, raw value, where it came from) of one setting."""
     for scope in (bucket, None):
         for layer_bucket, layer in reversed(overrides):
             if layer_bucket == scope and setting.field in layer:
-                return True, layer[setting.field]
+                which = f"bucket '{bucket}'" if scope is not None else "every bucket"
+                return True, layer[setting.field], f"override for {which}"
     names = []
     if setting.per_bucket:
         names.append(f"{setting.key}_{bucket}")
@@ -214,10 +227,47 @@ def _lookup(
         names.append(setting.key)
     for name in names:
         if name in os.environ:
-            return True, os.environ[name]
+            return True, os.environ[name], f"environment {name}"
         if name in file_values:
-            return True, file_values[name]
-    return False, None
+            return True, file_values[name], f"{file_name} key {name}"
+    return False, None, "default"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """One resolved setting of a bucket and where its value came from."""
+
+    field: str
+    key: str
+    value: Any
+    source: str
+
+
+def explain_config(
+    bucket: str, config_path: str | os.PathLike[str] | None = None
+) -> tuple[S3Config, list[Provenance]]:
+    """Resolve a bucket's settings and say where each came from (for ``dtool s3 doctor``).
+
+    A source is ``override for ...``, ``environment <KEY>``, ``<config file> key <KEY>`` or
+    ``default``; ``default`` for the endpoint, credentials, profile and region means botocore's
+    own chain decides. Values are as resolved, secrets included: mask them before showing them.
+    """
+    config = resolve_config(bucket, config_path)
+    file_values = read_config_file(config_path)
+    file_name = str(Path(config_path or DEFAULT_CONFIG_PATH).expanduser())
+    overrides = _overrides.get()
+    explained = []
+    for setting in SETTINGS:
+        found, raw, source = _lookup_source(setting, bucket, file_values, overrides, file_name)
+        if not found or raw in (None, ""):
+            source = "default"
+            if setting.field == "addressing_style" and config.endpoint_url:
+                source = "default for a custom endpoint"
+            elif setting.field == "checksum_mode" and not config.endpoint_url:
+                source = "default for AWS"
+        value = getattr(config, setting.field)
+        explained.append(Provenance(setting.field, setting.key, value, source))
+    return config, explained
 
 
 def _check_credentials(bucket: str, raw: Mapping[str, Any], present: set[str]) -> None:
@@ -309,3 +359,19 @@ def _validate(config: S3Config) -> None:
                 f"{_KEYS[name]} for bucket '{bucket}' must be more than 0, got {value}: "
                 f"the default is {S3Config.__dataclass_fields__[name].default}"
             )
+
+
+def publish_expiry_now(config: S3Config) -> int | None:
+    """The publish expiry as overrides and the environment say now, else the config's own.
+
+    ``dtool publish`` opens the dataset before it publishes, and dtool-s3 read
+    ``DTOOL_S3_PUBLISH_EXPIRY`` when publishing: a variable set in the process after the dataset
+    was opened still counts.
+    """
+    setting = next(s for s in SETTINGS if s.field == "publish_expiry")
+    found, raw, _ = _lookup_source(setting, config.bucket, {}, _overrides.get())
+    if not found or raw in (None, ""):
+        return config.publish_expiry
+    fresh = replace(config, publish_expiry=_coerce("publish_expiry", raw, config.bucket))
+    _validate(fresh)
+    return fresh.publish_expiry

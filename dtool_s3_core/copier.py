@@ -7,8 +7,13 @@ verified against the source manifest:
 * within one service (same endpoint and credentials) the server copies each object
   (CopyObject; UploadPartCopy above 5 GiB) and no byte passes through this process; the copy's
   ETag must equal the manifest's MD5 where the ETag is an MD5, otherwise the copy is hashed;
-* otherwise each item is read (verified) into a temporary file and uploaded from it, and the
-  MD5 computed while uploading must equal the manifest's.
+* from another S3 service each item is relayed part by part through memory (no local file):
+  the parts' MD5 must add up to the manifest's before the upload is completed;
+* from a local dataset each file is uploaded, and the MD5 computed while uploading must equal
+  the manifest's.
+
+A :class:`Progress` receives the bytes as they are sent (for a server-side copy: as each object
+is copied).
 
 A mismatch stops the copy with one line; the destination stays a proto dataset, which a copy
 with ``resume=True`` finishes. The README, tags, overlays and annotations follow, then the
@@ -17,27 +22,56 @@ freeze, which keeps the source's ``frozen_at``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import errors, validate
-from .client import S3Client
+from .client import S3Client, retrying
 from .dataset import S3Dataset, item_metadata
 from .sources import Source
-from .transfer import abort_multipart
+from .transfer import ByteBudget, OnBytes, abort_multipart, memory_budget
 
 logger = logging.getLogger(__name__)
 
 GiB = 1024**3
 COPY_OBJECT_LIMIT = 5 * GiB
 COPY_PART_SIZE = GiB // 2
+
+
+class Progress(Protocol):
+    """What a copy reports as it goes; ``advance`` and ``item_done`` come from worker threads."""
+
+    def start(self, items: int, size: int, skipped: int) -> None:
+        """The copy moves ``items`` items of ``size`` bytes; ``skipped`` are kept (resume)."""
+
+    def advance(self, nbytes: int) -> None:
+        """``nbytes`` more item bytes were sent (or copied by the server)."""
+
+    def item_done(self) -> None:
+        """One more item is stored and verified."""
+
+
+class _Silent:
+    def start(self, items: int, size: int, skipped: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+    def item_done(self) -> None:
+        pass
+
+
+def quiet(progress: Progress | None) -> Progress:
+    """The progress to report to: ``progress``, or one that ignores everything."""
+    return progress if progress is not None else _Silent()
 
 
 @dataclass(frozen=True)
@@ -59,9 +93,12 @@ class CopyResult:
         return asdict(self)
 
 
-def copy_to_s3(source: Source, dest: S3Dataset, resume: bool = False) -> CopyResult:
+def copy_to_s3(
+    source: Source, dest: S3Dataset, resume: bool = False, progress: Progress | None = None
+) -> CopyResult:
     """Copy a frozen ``source`` into ``dest`` (an S3 dataset with the source's UUID).
 
+    :param progress: told what is copied as it goes
     :param resume: finish an interrupted copy (a proto dataset with that UUID); items already
                    present with the right size and MD5 are kept; a frozen one is left as it is
     :raises DatasetStateError: if the destination exists and ``resume`` is False
@@ -114,14 +151,22 @@ def copy_to_s3(source: Source, dest: S3Dataset, resume: bool = False) -> CopyRes
         dest.uri,
         "server-side" if server_side else "through this host",
     )
+    report = quiet(progress)
+    report.start(len(todo), sum(e.size for e in todo), len(entries) - len(todo))
+    budget = memory_budget(dest.config)
     with tempfile.TemporaryDirectory(prefix="dtool-s3-copy-") as staging:
-        copy_one: Callable[[validate.Entry], None]
-        if server_side:
-            assert source.s3 is not None
-            src = source.s3
-            copy_one = lambda entry: _server_copy(src, dest, entry)  # noqa: E731
-        else:
-            copy_one = lambda entry: _stream_copy(source, dest, entry, Path(staging))  # noqa: E731
+
+        def copy_one(entry: validate.Entry) -> None:
+            if server_side:
+                assert source.s3 is not None
+                _server_copy(source.s3, dest, entry)
+                report.advance(entry.size)
+            elif source.s3 is not None:
+                _relay(source.s3, dest, entry, budget, report.advance)
+            else:
+                _stream_copy(source, dest, entry, Path(staging), report.advance)
+            report.item_done()
+
         dest.run_all([partial(copy_one, e) for e in todo])
     _copy_metadata(source, dest)
     dest.freeze(frozen_at=float(source.admin["frozen_at"]), admin=existing_admin)
@@ -144,10 +189,12 @@ def _copy_metadata(source: Source, dest: S3Dataset) -> None:
         dest.client.put_bytes(dest.layout.annotation(name), body)
 
 
-def _stream_copy(source: Source, dest: S3Dataset, entry: validate.Entry, staging: Path) -> None:
+def _stream_copy(
+    source: Source, dest: S3Dataset, entry: validate.Entry, staging: Path, on_bytes: OnBytes
+) -> None:
     path, temporary = source.local_file(entry, staging)
     try:
-        uploaded = dest.upload(path, entry.relpath)
+        uploaded = dest.upload(path, entry.relpath, on_bytes)
     finally:
         if temporary:
             path.unlink(missing_ok=True)
@@ -157,6 +204,99 @@ def _stream_copy(source: Source, dest: S3Dataset, entry: validate.Entry, staging
             f"{entry.md5} ({entry.size} bytes) for {validate.shown(entry.relpath)}: the source "
             "item is corrupted; the copy stays a proto dataset"
         )
+
+
+def _relay(
+    source: S3Dataset, dest: S3Dataset, entry: validate.Entry, budget: ByteBudget, on_bytes: OnBytes
+) -> None:
+    """Copy an item between services through memory, one part at a time (no local file)."""
+    src_key = source.layout.item(entry.identifier)
+    key = dest.layout.item(entry.identifier)
+    metadata = item_metadata(entry.relpath, entry.md5)
+    part_size = dest.config.part_size
+
+    def corrupted(md5: str, size: int) -> errors.IntegrityError:
+        return errors.IntegrityError(
+            f"{source.where(src_key)} has MD5 {md5} ({size} bytes) but the source manifest says "
+            f"{entry.md5} ({entry.size} bytes) for {validate.shown(entry.relpath)}: the source "
+            f"item is corrupted; {dest.uri} stays a proto dataset"
+        )
+
+    def attempt() -> None:
+        body = source.client.call("get_object", src_key)["Body"]
+        md5 = hashlib.md5()
+        if entry.size <= part_size:
+            budget.acquire(entry.size)
+            try:
+                data = _read_part(body, entry.size + 1)
+                md5.update(data)
+                if md5.hexdigest() != entry.md5 or len(data) != entry.size:
+                    raise corrupted(md5.hexdigest(), len(data))
+                dest.client.call(
+                    "put_object",
+                    key,
+                    Body=data,
+                    ContentMD5=_b64(md5.digest()),
+                    Metadata=metadata,
+                )
+            finally:
+                budget.release(entry.size)
+            on_bytes(len(data))
+            return
+        upload_id = dest.client.call("create_multipart_upload", key, Metadata=metadata)["UploadId"]
+        try:
+            parts: list[dict[str, Any]] = []
+            size = 0
+            while True:
+                budget.acquire(part_size)
+                try:
+                    data = _read_part(body, part_size)
+                    if not data:
+                        break
+                    md5.update(data)
+                    size += len(data)
+                    response = dest.client.call(
+                        "upload_part",
+                        key,
+                        UploadId=upload_id,
+                        PartNumber=len(parts) + 1,
+                        Body=data,
+                        ContentMD5=_b64(hashlib.md5(data).digest()),
+                    )
+                finally:
+                    budget.release(part_size)
+                parts.append({"PartNumber": len(parts) + 1, "ETag": response["ETag"]})
+                on_bytes(len(data))
+            if md5.hexdigest() != entry.md5 or size != entry.size:
+                raise corrupted(md5.hexdigest(), size)
+            dest.client.call(
+                "complete_multipart_upload",
+                key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            abort_multipart(dest.client, key, upload_id)
+            raise
+
+    retrying(attempt, source.config.max_attempts, source.where(src_key))
+    dest.inventory.learn(entry.relpath, entry.md5)
+
+
+def _read_part(body: Any, size: int) -> bytes:
+    """Read up to ``size`` bytes of a response body (fewer only at its end)."""
+    chunks, got = [], 0
+    while got < size:
+        chunk = body.read(min(size - got, 1024 * 1024))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
 
 
 def _server_copy(source: S3Dataset, dest: S3Dataset, entry: validate.Entry) -> None:
@@ -176,7 +316,7 @@ def _server_copy(source: S3Dataset, dest: S3Dataset, entry: validate.Entry) -> N
         etag = _copy_in_parts(dest.client, key, copy_source, entry.size, metadata)
     if not validate.MD5_RE.match(etag):
         # A multipart or encrypted object's ETag is no MD5: hash what the server made instead.
-        etag = _hash_object(dest, key)
+        etag, _ = hash_object(dest.client, key)
     if etag != entry.md5:
         raise errors.IntegrityError(
             f"the server-side copy of s3://{source.bucket}/{copy_source['Key']} has MD5 {etag} "
@@ -186,12 +326,20 @@ def _server_copy(source: S3Dataset, dest: S3Dataset, entry: validate.Entry) -> N
     dest.inventory.learn(entry.relpath, entry.md5)
 
 
-def _hash_object(dest: S3Dataset, key: str) -> str:
-    response = dest.client.call("get_object", key)
-    md5 = hashlib.md5()
-    for chunk in response["Body"].iter_chunks(1024 * 1024):
-        md5.update(chunk)
-    return md5.hexdigest()
+def hash_object(client: S3Client, key: str, on_bytes: OnBytes | None = None) -> tuple[str, int]:
+    """Return (MD5 hex, size) of an object's bytes as the server sends them now (1 MiB held)."""
+
+    def attempt() -> tuple[str, int]:
+        response = client.call("get_object", key)
+        md5, size = hashlib.md5(), 0
+        for chunk in response["Body"].iter_chunks(1024 * 1024):
+            md5.update(chunk)
+            size += len(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
+        return md5.hexdigest(), size
+
+    return retrying(attempt, client.config.max_attempts, f"s3://{client.bucket}/{key}")
 
 
 def _copy_in_parts(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -35,7 +36,15 @@ from .keys import (
     structure_parameters,
     uses_base64_handles,
 )
-from .transfer import TaskQueue, Uploaded, download, memory_budget, upload_stream
+from .transfer import (
+    ByteBudget,
+    OnBytes,
+    TaskQueue,
+    Uploaded,
+    download,
+    memory_budget,
+    upload_stream,
+)
 from .validate import Entry, Invalid
 
 logger = logging.getLogger(__name__)
@@ -68,6 +77,7 @@ class S3Dataset:
         self._downloads: dict[str, Future[Path]] = {}
         self._download_pool: ThreadPoolExecutor | None = None
         self._memory = memory_budget(config)
+        self._queued = ByteBudget(config.max_concurrency * config.part_size)
 
     def __repr__(self) -> str:
         return f"S3Dataset('{self.uri}')"
@@ -299,8 +309,11 @@ class S3Dataset:
 
     # -- uploads -----------------------------------------------------------------------------------
 
-    def upload(self, path: str | Path, relpath: str) -> Uploaded:
-        """Upload a local file as the item ``relpath`` (Content-MD5, MD5 in the metadata)."""
+    def upload(self, path: str | Path, relpath: str, on_bytes: OnBytes | None = None) -> Uploaded:
+        """Upload a local file as the item ``relpath`` (Content-MD5, MD5 in the metadata).
+
+        :param on_bytes: called with each number of bytes sent (progress)
+        """
         validate.check_relpath(relpath)
         stream = _open_local(path)
         with stream:
@@ -310,6 +323,7 @@ class S3Dataset:
                 stream,
                 lambda md5: item_metadata(relpath, md5),
                 self._memory,
+                on_bytes,
             )
         self.inventory.learn(relpath, result.md5)
         with self._lock:
@@ -324,14 +338,28 @@ class S3Dataset:
         :param track: called once with this dataset, whose :meth:`drain` must run before exit
         """
         validate.check_relpath(relpath)
-        _open_local(path).close()
+        with _open_local(path) as stream:
+            size = os.fstat(stream.fileno()).st_size
         with self._lock:
             if self._uploads is None:
                 workers = self.config.max_concurrency
                 self._uploads = TaskQueue(workers, 4 * workers, "dtool-s3-put")
                 track(self)
             queue = self._uploads
-        queue.submit(self.upload, path, relpath)
+        # The caller's progress counts an item once this returns: holding it back while the
+        # queued bytes are over the window keeps that count close to the bytes really sent.
+        self._queued.acquire(size)
+        try:
+            queue.submit(self._upload_queued, path, relpath, size)
+        except BaseException:
+            self._queued.release(size)
+            raise
+
+    def _upload_queued(self, path: str | Path, relpath: str, size: int) -> Uploaded:
+        try:
+            return self.upload(path, relpath)
+        finally:
+            self._queued.release(size)
 
     def upload_many(self, files: Mapping[str, Path]) -> None:
         """Upload {relpath: file} concurrently and confirm them (see :meth:`confirm_uploads`)."""
@@ -392,10 +420,13 @@ class S3Dataset:
 
     # -- downloads ---------------------------------------------------------------------------------
 
-    def download_to(self, ident: str, target: Path) -> Path:
-        """Download an item to ``target``, verified against the manifest (or its metadata)."""
+    def download_to(self, ident: str, target: Path, on_bytes: OnBytes | None = None) -> Path:
+        """Download an item to ``target``, verified against the manifest (or its metadata).
+
+        :param on_bytes: called with each number of bytes received (progress)
+        """
         _, md5, size = self._expected(ident)
-        return download(self.client, self.layout.item(ident), target, md5, size)
+        return download(self.client, self.layout.item(ident), target, md5, size, on_bytes)
 
     def _expected(self, ident: str) -> tuple[str, str | None, int | None]:
         if not IDENTIFIER_RE.match(ident):

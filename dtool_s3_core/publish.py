@@ -2,8 +2,9 @@
 
 Without an expiry every object a reader needs gets a ``public-read`` ACL and plain URLs; with
 ``DTOOL_S3_PUBLISH_EXPIRY`` (or ``publish_expiry``) nothing becomes public and every URL is a
-SigV4 presigned URL. The access URL is the URL of ``<prefix><uuid>``; with presigning the query of
-the http manifest's URL is appended, which is how dtool-http finds ``http_manifest.json``.
+SigV4 presigned URL. The expiry is read when publishing, as dtool-s3 did. The access URL is the
+URL of ``<prefix><uuid>``; with presigning the query of the http manifest's URL is appended,
+which is how dtool-http finds ``http_manifest.json``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 from . import errors
 from .client import S3Client
+from .config import publish_expiry_now
 from .dataset import S3Dataset
 
 
@@ -29,7 +31,7 @@ def http_enable(dataset: S3Dataset) -> str:
         raise errors.DatasetStateError(
             f"s3://{client.bucket}/{layout.uuid} is a proto dataset: freeze it before publishing"
         )
-    expiry = client.config.publish_expiry
+    expiry = publish_expiry_now(client.config)
     overlays = {name: layout.overlay(name) for name in dataset.overlay_names()}
     annotations = {name: layout.annotation(name) for name in dataset.annotation_names()}
     items = {ident: layout.item(ident) for ident in dataset.entries()}

@@ -34,6 +34,8 @@ from .client import S3Client, retrying
 from .config import MiB, S3Config
 
 logger = logging.getLogger(__name__)
+#: Called with the number of item bytes just sent or received (progress reporting).
+OnBytes = Callable[[int], None]
 _READ_CHUNK = 1024 * 1024
 # Below this, reading a file into memory once beats hashing it and streaming it in a second pass.
 _IN_MEMORY = 8 * 1024 * 1024
@@ -96,10 +98,12 @@ def upload_stream(
     stream: BinaryIO,
     metadata: Callable[[str], dict[str, str]],
     budget: ByteBudget,
+    on_bytes: OnBytes | None = None,
 ) -> Uploaded:
     """Upload an open binary file to ``key``; ``metadata(md5hex)`` gives the user metadata.
 
     :param budget: bounds the file content held in memory across concurrent uploads
+    :param on_bytes: called with each number of bytes handed to the connection
     """
     config = client.config
     size = os.fstat(stream.fileno()).st_size
@@ -109,7 +113,7 @@ def upload_stream(
         client.call(
             "put_object",
             key,
-            Body=stream,
+            Body=stream if on_bytes is None else _Counted(stream, on_bytes),
             ContentLength=size,
             ContentMD5=_b64(bytes.fromhex(md5hex)),
             Metadata=metadata(md5hex),
@@ -129,12 +133,14 @@ def upload_stream(
             )
         finally:
             budget.release(size)
+        if on_bytes is not None:
+            on_bytes(len(body))
         return Uploaded(key, len(body), digest.hexdigest())
     md5hex, size = md5_of_stream(stream)
     stream.seek(0)
     upload_id = client.call("create_multipart_upload", key, Metadata=metadata(md5hex))["UploadId"]
     try:
-        parts = _upload_parts(client, key, upload_id, stream, budget)
+        parts = _upload_parts(client, key, upload_id, stream, budget, on_bytes)
         client.call(
             "complete_multipart_upload",
             key,
@@ -153,6 +159,7 @@ def _upload_parts(
     upload_id: str,
     stream: BinaryIO,
     budget: ByteBudget,
+    on_bytes: OnBytes | None = None,
 ) -> list[dict[str, Any]]:
     part_size = client.config.part_size
     workers = max(1, min(8, client.config.max_concurrency))
@@ -170,6 +177,8 @@ def _upload_parts(
             )
         finally:
             budget.release(part_size)
+        if on_bytes is not None:
+            on_bytes(len(data))
         return {"PartNumber": number, "ETag": response["ETag"]}
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dtool-s3-part") as pool:
@@ -202,8 +211,11 @@ def download(
     target: Path,
     expected_md5: str | None = None,
     expected_size: int | None = None,
+    on_bytes: OnBytes | None = None,
 ) -> Path:
     """Download ``key`` to ``target`` atomically, checking size and MD5 while streaming.
+
+    :param on_bytes: called with the size of each chunk received
 
     :raises IntegrityError: if the content does not match what the manifest says
     :raises LocalFileError: for local problems such as a full disk (the partial file is removed)
@@ -227,6 +239,8 @@ def download(
                     md5.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
             if expected_size is not None and size != expected_size:
                 raise errors.IntegrityError(
                     f"{where} has {size} bytes but the manifest says {expected_size}: "
@@ -246,6 +260,33 @@ def download(
         return target
 
     return retrying(attempt, client.config.max_attempts, where)
+
+
+class _Counted:
+    """A file for a streamed PUT that reports bytes as the connection reads them.
+
+    Only reads past the furthest point reached count, so a rewind for a retry is not counted
+    twice.
+    """
+
+    def __init__(self, stream: BinaryIO, on_bytes: OnBytes) -> None:
+        self._stream = stream
+        self._on_bytes = on_bytes
+        self._furthest = stream.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        position = self._stream.tell()
+        if position > self._furthest:
+            self._on_bytes(position - self._furthest)
+            self._furthest = position
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
 
 
 #: Local write failures a user can fix: (what happened, what to do about it), by errno.

@@ -1,6 +1,8 @@
-"""``dtool s3``: commands of this package in the dtool command line (entry point ``dtool.cli``).
+"""``dtool s3``: the commands dtool's generic CLI cannot give S3 users (cp, verify, doctor).
 
-Only dtool-cli imports this package, which is why importing it installs the CLI's hooks.
+Registered through dtool's ``dtool.cli`` entry point, so only the dtool command line imports this
+package; that is why importing it installs the CLI's hooks (:mod:`..clihooks`). The commands are
+thin: every decision is made by the core's Python API.
 """
 
 from __future__ import annotations
@@ -8,10 +10,18 @@ from __future__ import annotations
 import click
 
 from .. import clihooks
+from .cp import cp
+from .doctor import doctor
+from .verify import verify
 
 clihooks.install()
 
 
 @click.group()
 def s3() -> None:
-    """S3 commands of dtool-s3-core."""
+    """S3 commands: server-side copies with byte progress, deep verification, diagnosis."""
+
+
+s3.add_command(cp)
+s3.add_command(verify)
+s3.add_command(doctor)

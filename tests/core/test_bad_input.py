@@ -647,7 +647,8 @@ def test_corrupted_item_is_detected_by_deep_verify(
         problems = verify_dataset(uri, deep=True)
     found, expected = (hashlib.md5(body).hexdigest() for body in (b"HELLO\n", b"hello\n"))
     assert problems == [
-        f"s3://{bucket}/{uuid}/data/{ident} has MD5 {found} but the manifest says {expected}: "
+        f"content differs: hello.txt: s3://{bucket}/{uuid}/data/{ident} has MD5 {found} but the "
+        f"manifest says {expected}: "
         "the item is corrupted in the bucket"
     ]
 

@@ -1,0 +1,39 @@
+"""``dtool s3 doctor``: the settings that apply to a bucket, where they came from, and checks."""
+
+from __future__ import annotations
+
+import click
+
+from ..diagnose import run_checks, settings_report
+from ..uri import parse_uri
+
+
+@click.command("doctor")
+@click.option(
+    "--write-test",
+    is_flag=True,
+    help="Also write and delete one object under the dataset prefix (and try its ACL).",
+)
+@click.argument("bucket_uri")
+def doctor(write_test: bool, bucket_uri: str) -> None:
+    """Show the resolved settings of BUCKET_URI (s3://bucket) and check that it works.
+
+    Each setting is shown with its source (override, environment variable, dtool.json key,
+    default, or the AWS chain with its profile); secrets are never shown. Then each check prints
+    one line, OK or the fix: endpoint reachable, TLS, credentials accepted, bucket exists,
+    listing allowed, writing allowed (--write-test), ACLs usable for 'dtool publish'. The exit
+    status is 1 if a check fails.
+    """
+    bucket = parse_uri(bucket_uri).bucket
+    config, shown = settings_report(bucket)
+    click.echo(f"Settings for s3://{bucket}:")
+    width = max(len(s.name) for s in shown)
+    value_width = min(40, max(len(s.value) for s in shown))
+    for setting in shown:
+        click.echo(f"  {setting.name:<{width}}  {setting.value:<{value_width}}  {setting.source}")
+    click.echo("Checks:")
+    checks = run_checks(config, write_test)
+    for check in checks:
+        click.echo(f"  {check.status:<4} {check.name:<11} {check.text}")
+    if any(check.failed for check in checks):
+        raise SystemExit(1)

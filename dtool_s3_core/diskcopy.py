@@ -1,0 +1,150 @@
+"""Copying a frozen S3 dataset to a local disk: each item downloads straight into the new dataset.
+
+``dtool cp`` fetches every item into the download cache and copies it from there, so a copy needs
+twice its size on disk. Here the proto dataset is created with dtoolcore's public API, each item
+is downloaded (verified against the manifest while it streams) into its place in the proto
+dataset's data directory, and dtoolcore freezes it: the result is an ordinary disk dataset, and
+the cache is never touched. An interrupted copy stays a proto dataset that ``resume`` finishes,
+keeping files that already have the manifest's size and MD5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import partial
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+import dtoolcore
+
+from . import errors, validate
+from .copier import CopyResult, Progress, quiet
+from .sources import S3Source
+
+logger = logging.getLogger(__name__)
+
+
+def is_disk_base(base_uri: str) -> bool:
+    """Whether a base URI is a local directory (a path or ``file://``), handled here."""
+    scheme = urlsplit(base_uri).scheme
+    return scheme in ("", "file") or len(scheme) == 1  # a Windows drive letter
+
+
+def copy_to_disk(
+    source: S3Source,
+    dest_base_uri: str,
+    resume: bool = False,
+    config_path: str | None = None,
+    progress: Progress | None = None,
+) -> CopyResult:
+    """Copy ``source`` into a disk dataset below ``dest_base_uri``, keeping its UUID.
+
+    :raises DatasetStateError: if the destination exists and ``resume`` is False, or holds a
+                               different dataset
+    """
+    assert source.s3 is not None
+    dataset = source.s3
+    admin = source.admin
+    entries = source.entries()
+    total = sum(e.size for e in entries.values())
+    base = Path(_local_path(dest_base_uri))
+    if not base.is_dir():
+        raise errors.ObjectNotFound(f"destination directory not found: {base}: create it first")
+    proto_admin = {**admin, "type": "protodataset"}
+    proto = dtoolcore.generate_proto_dataset(proto_admin, str(base), config_path)
+    uri = str(proto.uri)
+    state = _existing(uri, str(admin["uuid"]))
+
+    def result(copied: int, copied_bytes: int, skipped: int) -> CopyResult:
+        return CopyResult(
+            uri=uri,
+            name=str(admin["name"]),
+            uuid=str(admin["uuid"]),
+            item_count=len(entries),
+            size_in_bytes=total,
+            copied_items=copied,
+            copied_bytes=copied_bytes,
+            skipped_items=skipped,
+            resumed=state is not None,
+            server_side=False,
+        )
+
+    if state is not None and not resume:
+        what = "a frozen copy" if state == "dataset" else "an interrupted copy"
+        raise errors.DatasetStateError(
+            f"a dataset already exists at {uri} ({what}): copy with --resume to finish or reuse "
+            "it, or delete it first"
+        )
+    if state == "dataset":
+        logger.info("%s is already a complete copy; nothing to do", uri)
+        return result(0, 0, len(entries))
+    if state is None:
+        proto.create()
+    else:
+        proto = dtoolcore.ProtoDataSet.from_uri(uri, config_path)
+    data = Path(_local_path(uri)) / "data"
+    targets = {
+        ident: data.joinpath(*PurePosixPath(e.relpath).parts) for ident, e in entries.items()
+    }
+    _remove_strays(data, set(targets.values()))
+    todo = [e for ident, e in entries.items() if not _intact(targets[ident], e)]
+    report = quiet(progress)
+    report.start(len(todo), sum(e.size for e in todo), len(entries) - len(todo))
+
+    def fetch(entry: validate.Entry) -> None:
+        dataset.download_to(entry.identifier, targets[entry.identifier], report.advance)
+        report.item_done()
+
+    dataset.run_all([partial(fetch, e) for e in todo])
+    proto.put_readme(source.readme())
+    for tag in source.tags():
+        proto.put_tag(tag)
+    for name, annotation in source.annotations().items():
+        proto.put_annotation(name, annotation)
+    for name, overlay in source.overlays().items():
+        for ident, value in overlay.items():
+            proto.add_item_metadata(entries[ident].relpath, name, value)
+    proto.freeze()
+    return result(len(todo), sum(e.size for e in todo), len(entries) - len(todo))
+
+
+def _local_path(uri: str) -> str:
+    parts = urlsplit(uri)
+    return unquote(parts.path) if parts.scheme == "file" else uri
+
+
+def _existing(uri: str, uuid: str) -> str | None:
+    """The type of the dataset at ``uri`` ("dataset" or "protodataset"), None if there is none."""
+    if not (Path(_local_path(uri)) / ".dtool" / "dtool").is_file():
+        return None
+    try:
+        found = dtoolcore.ProtoDataSet.from_uri(uri)
+    except dtoolcore.DtoolCoreTypeError:
+        found = dtoolcore.DataSet.from_uri(uri)
+    if found.uuid != uuid:
+        raise errors.DatasetStateError(
+            f"another dataset (UUID {found.uuid}) already exists at {uri}: copy to another "
+            "directory, or delete it first"
+        )
+    return str(found.admin_metadata["type"])
+
+
+def _remove_strays(data: Path, wanted: set[Path]) -> None:
+    # Leftovers of an interrupted copy (partial downloads) would become items at the freeze.
+    if not data.is_dir():
+        return
+    for path in sorted(data.rglob("*")):
+        if path.is_file() and path not in wanted:
+            logger.info("removing %s, which is not an item of the source", path)
+            path.unlink()
+
+
+def _intact(path: Path, entry: validate.Entry) -> bool:
+    if not path.is_file() or path.stat().st_size != entry.size:
+        return False
+    md5 = hashlib.md5()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1024 * 1024):
+            md5.update(chunk)
+    return md5.hexdigest() == entry.md5
