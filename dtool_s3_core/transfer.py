@@ -9,6 +9,9 @@
   multipart upload is aborted.
 * Downloads stream into a temporary file next to the target while hashing, and are renamed into
   place only when size and MD5 match.
+* Bodies go through the fast native engine (:mod:`.crt`, ``DTOOL_S3_ENGINE=crt``) when the
+  client has one, else through botocore; both send the same headers and fail with the same
+  errors. Every function that moves a body takes ``on_bytes`` for byte-accurate progress.
 * :class:`TaskQueue` runs transfers in the background with a bounded window, so dtoolcore's
   item-by-item calls overlap; :meth:`TaskQueue.drain` is the barrier that raises every failure.
 """
@@ -27,11 +30,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import errors
 from .client import S3Client, retrying
 from .config import MiB, S3Config
+
+if TYPE_CHECKING:
+    from .crt import CrtEngine
 
 logger = logging.getLogger(__name__)
 _READ_CHUNK = 1024 * 1024
@@ -90,51 +96,47 @@ def memory_budget(config: S3Config) -> ByteBudget:
     return ByteBudget(max(8 * config.part_size, 128 * MiB))
 
 
+#: Called with the byte count of each part, chunk or whole body as it is sent or received.
+OnBytes = Callable[[int], None]
+
+
 def upload_stream(
     client: S3Client,
     key: str,
     stream: BinaryIO,
     metadata: Callable[[str], dict[str, str]],
     budget: ByteBudget,
+    *,
+    on_bytes: OnBytes | None = None,
 ) -> Uploaded:
     """Upload an open binary file to ``key``; ``metadata(md5hex)`` gives the user metadata.
 
     :param budget: bounds the file content held in memory across concurrent uploads
+    :param on_bytes: told the size of each body or part once the server has accepted it
     """
     config = client.config
     size = os.fstat(stream.fileno()).st_size
     if _IN_MEMORY < size <= config.multipart_threshold:
         md5hex, size = md5_of_stream(stream)
         stream.seek(0)
-        client.call(
-            "put_object",
-            key,
-            Body=stream,
-            ContentLength=size,
-            ContentMD5=_b64(bytes.fromhex(md5hex)),
-            Metadata=metadata(md5hex),
-        )
+        _put(client, key, stream, size, bytes.fromhex(md5hex), metadata(md5hex))
+        _report(on_bytes, size)
         return Uploaded(key, size, md5hex)
     if size <= config.multipart_threshold:
         budget.acquire(size)
         try:
             body = stream.read()
             digest = hashlib.md5(body)
-            client.call(
-                "put_object",
-                key,
-                Body=body,
-                ContentMD5=_b64(digest.digest()),
-                Metadata=metadata(digest.hexdigest()),
-            )
+            _put(client, key, body, len(body), digest.digest(), metadata(digest.hexdigest()))
         finally:
             budget.release(size)
+        _report(on_bytes, len(body))
         return Uploaded(key, len(body), digest.hexdigest())
     md5hex, size = md5_of_stream(stream)
     stream.seek(0)
     upload_id = client.call("create_multipart_upload", key, Metadata=metadata(md5hex))["UploadId"]
     try:
-        parts = _upload_parts(client, key, upload_id, stream, budget)
+        parts = _upload_parts(client, key, upload_id, stream, budget, on_bytes)
         client.call(
             "complete_multipart_upload",
             key,
@@ -147,30 +149,83 @@ def upload_stream(
     return Uploaded(key, size, md5hex)
 
 
+def _report(on_bytes: OnBytes | None, count: int) -> None:
+    if on_bytes is not None and count:
+        on_bytes(count)
+
+
+def _put(
+    client: S3Client,
+    key: str,
+    body: bytes | BinaryIO,
+    size: int,
+    md5: bytes,
+    metadata: dict[str, str],
+) -> None:
+    """One PutObject with Content-MD5 through the fast engine, or botocore without it."""
+    engine = client.engine
+    if engine is None:
+        client.call(
+            "put_object",
+            key,
+            Body=body,
+            ContentLength=size,
+            ContentMD5=_b64(md5),
+            Metadata=metadata,
+        )
+        return
+    headers = {"Content-MD5": _b64(md5)}
+    headers.update((f"x-amz-meta-{name}", value) for name, value in metadata.items())
+    start = None if isinstance(body, bytes) else body.tell()
+
+    def attempt() -> None:
+        if start is not None and not isinstance(body, bytes):
+            body.seek(start)
+        engine.send("PutObject", "PUT", key, headers=headers, body=body, length=size)
+
+    retrying(attempt, client.config.max_attempts, f"s3://{client.bucket}/{key}")
+
+
 def _upload_parts(
     client: S3Client,
     key: str,
     upload_id: str,
     stream: BinaryIO,
     budget: ByteBudget,
+    on_bytes: OnBytes | None = None,
 ) -> list[dict[str, Any]]:
     part_size = client.config.part_size
-    workers = max(1, min(8, client.config.max_concurrency))
+    engine = client.engine
+    # Parts are CPU-light with the native engine; more in flight fills a long link.
+    limit = 16 if engine is not None else 8
+    workers = max(1, min(limit, client.config.max_concurrency))
     futures: list[Future[dict[str, Any]]] = []
 
     def send(number: int, data: bytes) -> dict[str, Any]:
+        md5 = _b64(hashlib.md5(data).digest())
         try:
-            response = client.call(
-                "upload_part",
-                key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=data,
-                ContentMD5=_b64(hashlib.md5(data).digest()),
-            )
+            if engine is None:
+                etag = client.call(
+                    "upload_part",
+                    key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=data,
+                    ContentMD5=md5,
+                )["ETag"]
+            else:
+                etag = engine.send(
+                    "UploadPart",
+                    "PUT",
+                    key,
+                    headers={"Content-MD5": md5},
+                    query={"partNumber": str(number), "uploadId": upload_id},
+                    body=data,
+                )["etag"]
         finally:
             budget.release(part_size)
-        return {"PartNumber": number, "ETag": response["ETag"]}
+        _report(on_bytes, len(data))
+        return {"PartNumber": number, "ETag": etag}
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dtool-s3-part") as pool:
         number = 0
@@ -202,41 +257,37 @@ def download(
     target: Path,
     expected_md5: str | None = None,
     expected_size: int | None = None,
+    *,
+    on_bytes: OnBytes | None = None,
 ) -> Path:
-    """Download ``key`` to ``target`` atomically, checking size and MD5 while streaming.
+    """Download ``key`` to ``target`` atomically, checking size and MD5 while receiving.
 
+    With the fast engine an object larger than ``part_size`` comes in parallel ranged GETs
+    written at their offsets; the MD5 is still computed once, in order, as the bytes arrive.
+
+    :param on_bytes: told the size of each chunk as it is received (a retried attempt counts
+                     again)
     :raises IntegrityError: if the content does not match what the manifest says
     :raises LocalFileError: for local problems such as a full disk (the partial file is removed)
     """
     where = f"s3://{client.bucket}/{key}"
     with _local_writes(target.parent, where):
         target.parent.mkdir(parents=True, exist_ok=True)
+    engine = client.engine
 
     def attempt() -> Path:
-        response = client.call("get_object", key)
-        body = response["Body"]
-        md5 = hashlib.md5()
-        size = 0
         with _local_writes(target.parent, where):
             fd, tmp_name = tempfile.mkstemp(
                 prefix=target.name + ".", suffix=".part", dir=target.parent
             )
         try:
             with os.fdopen(fd, "wb") as out:
-                for chunk in body.iter_chunks(_READ_CHUNK):
-                    md5.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-            if expected_size is not None and size != expected_size:
-                raise errors.IntegrityError(
-                    f"{where} has {size} bytes but the manifest says {expected_size}: "
-                    "the item was changed after the dataset was frozen"
-                )
-            if expected_md5 is not None and md5.hexdigest() != expected_md5:
-                raise errors.IntegrityError(
-                    f"{where} has MD5 {md5.hexdigest()} but the manifest says {expected_md5}: "
-                    "the item is corrupted in the bucket"
-                )
+                if engine is None:
+                    md5hex, size = _receive_botocore(client, key, out, on_bytes)
+                else:
+                    ranged = expected_size is None or expected_size > client.config.part_size
+                    md5hex, size = _receive_crt(engine, key, out, ranged, on_bytes)
+            _check(where, md5hex, size, expected_md5, expected_size)
             os.replace(tmp_name, target)
         except BaseException as exc:
             Path(tmp_name).unlink(missing_ok=True)
@@ -246,6 +297,63 @@ def download(
         return target
 
     return retrying(attempt, client.config.max_attempts, where)
+
+
+def _receive_botocore(
+    client: S3Client, key: str, out: BinaryIO, on_bytes: OnBytes | None
+) -> tuple[str, int]:
+    body = client.call("get_object", key)["Body"]
+    md5 = hashlib.md5()
+    size = 0
+    for chunk in body.iter_chunks(_READ_CHUNK):
+        md5.update(chunk)
+        size += len(chunk)
+        out.write(chunk)
+        _report(on_bytes, len(chunk))
+    return md5.hexdigest(), size
+
+
+def _receive_crt(
+    engine: CrtEngine, key: str, out: BinaryIO, ranged: bool, on_bytes: OnBytes | None
+) -> tuple[str, int]:
+    md5 = hashlib.md5()
+    fd = out.fileno()
+    received = 0
+    hashed = 0
+
+    def sink(chunk: memoryview, offset: int) -> None:
+        nonlocal received, hashed
+        os.pwrite(fd, chunk, offset)
+        # awscrt delivers ranged parts in order; hash in the same pass while that holds.
+        if offset == hashed:
+            md5.update(chunk)
+            hashed += len(chunk)
+        received = max(received, offset + len(chunk))
+        _report(on_bytes, len(chunk))
+
+    engine.send("GetObject", "GET", key, on_body=sink, ranged=ranged)
+    if hashed != received:
+        # Out-of-order delivery: hash what is on disk rather than trust a partial digest.
+        out.flush()
+        with open(out.fileno(), "rb", closefd=False) as again:
+            again.seek(0)
+            return md5_of_stream(again)
+    return md5.hexdigest(), received
+
+
+def _check(
+    where: str, md5hex: str, size: int, expected_md5: str | None, expected_size: int | None
+) -> None:
+    if expected_size is not None and size != expected_size:
+        raise errors.IntegrityError(
+            f"{where} has {size} bytes but the manifest says {expected_size}: "
+            "the item was changed after the dataset was frozen"
+        )
+    if expected_md5 is not None and md5hex != expected_md5:
+        raise errors.IntegrityError(
+            f"{where} has MD5 {md5hex} but the manifest says {expected_md5}: "
+            "the item is corrupted in the bucket"
+        )
 
 
 #: Local write failures a user can fix: (what happened, what to do about it), by errno.
