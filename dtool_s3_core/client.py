@@ -13,6 +13,7 @@ botocore cannot retry on its own.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import random
@@ -30,7 +31,6 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
-from urllib3.exceptions import ProtocolError
 
 from . import errors
 from .config import S3Config
@@ -44,13 +44,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_TRANSIENT_BODY_ERRORS = (
-    ResponseStreamingError,
-    ReadTimeoutError,
-    ConnectionClosedError,
-    ProtocolError,
-    ConnectionError,
-)
+
+@functools.cache
+def _transient_body_errors() -> tuple[type[BaseException], ...]:
+    # urllib3 is imported here, with the first retry, not with the package.
+    from urllib3.exceptions import ProtocolError
+
+    return (
+        ResponseStreamingError,
+        ReadTimeoutError,
+        ConnectionClosedError,
+        ProtocolError,
+        ConnectionError,
+    )
 
 
 @dataclass(frozen=True)
@@ -309,7 +315,7 @@ def retrying(fn: Callable[[], T], max_attempts: int, what: str) -> T:
     for attempt in range(1, max_attempts + 1):
         try:
             return fn()
-        except _TRANSIENT_BODY_ERRORS as exc:
+        except _transient_body_errors() as exc:
             # EndpointUnreachable is a ConnectionError too, but botocore has already retried it.
             if isinstance(exc, errors.DtoolS3Error):
                 raise
