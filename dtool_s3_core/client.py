@@ -91,8 +91,8 @@ class _ClientCache:
 
     def engine(self, config: S3Config) -> CrtEngine | None:
         """The fast engine for item bodies, or None where botocore has to carry them."""
-        # An engine addresses one bucket and splits ranges by the part size.
-        key = (config.bucket, config.part_size, config.multipart_threshold, *config.client_key())
+        # An engine addresses one bucket (a botocore client serves any).
+        key = (config.bucket, *config.client_key())
         with self._lock:
             if key in self._engines:
                 return self._engines[key]

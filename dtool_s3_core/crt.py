@@ -3,8 +3,9 @@
 botocore spends about 3 ms of Python per request; awscrt signs, sends, retries and pools
 connections in C (about 0.5 ms per request) and, unlike boto3's CRT transfer manager, sends the
 headers we give it, so every upload keeps its ``Content-MD5`` and ``x-amz-meta-*``. It carries
-only item bodies (PutObject, UploadPart, GetObject and its parallel ranged parts); listings,
-HEAD, multipart control and presigning stay with botocore in :mod:`.client`.
+item bodies that are in memory or small (PutObject from memory, UploadPart, GetObject of items
+up to one part, see :func:`.transfer._small`); listings, HEAD, multipart control, presigning and
+large streamed bodies stay with botocore in :mod:`.client`.
 
 :meth:`CrtEngine.send` is this engine's half of the one choke point: it logs each request (keys
 only, never credentials), leaves retries to awscrt's standard strategy (exponential backoff with
@@ -20,7 +21,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 from xml.etree import ElementTree
 
@@ -105,8 +106,6 @@ class CrtEngine:
             signing_config=s3.create_default_s3_signing_config(
                 region=region, credential_provider=provider
             ),
-            part_size=config.part_size,
-            multipart_upload_threshold=config.multipart_threshold,
             throughput_target_gbps=_THROUGHPUT_GBPS,
             retry_config=s3.S3RetryConfig(max_retries=max(1, config.max_attempts - 1)),
             connect_timeout_ms=int(config.connect_timeout * 1000),
@@ -123,19 +122,14 @@ class CrtEngine:
         *,
         headers: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
-        body: bytes | BinaryIO | None = None,
-        length: int | None = None,
+        body: bytes | None = None,
         on_body: BodySink | None = None,
-        ranged: bool = False,
     ) -> dict[str, str]:
         """Run one S3 request and return its response headers (lower-case names).
 
         :param operation: S3 operation name for logs and errors, e.g. ``"PutObject"``
-        :param body: request body: bytes, or an open file read from its current position
-        :param length: bytes of ``body`` to send (required for a file)
+        :param body: the request body (awscrt keeps it in memory for its retries)
         :param on_body: receives the response body as (chunk, offset)
-        :param ranged: let awscrt fetch a GET in parallel ``part_size`` ranges (delivered in
-                       order, still one ``on_body`` stream)
         :raises DtoolS3Error: translated like botocore's errors
         """
         from awscrt.exceptions import AwsCrtError
@@ -146,11 +140,10 @@ class CrtEngine:
         if query:
             path += "?" + urlencode(query, quote_via=quote)
         header_list = [("Host", self._host), *(headers or {}).items()]
-        stream: BinaryIO | None = None
+        stream = None
         if body is not None:
-            stream = io.BytesIO(body) if isinstance(body, bytes) else body
-            size = len(body) if isinstance(body, bytes) else length
-            header_list.append(("Content-Length", str(size)))
+            stream = io.BytesIO(body)
+            header_list.append(("Content-Length", str(len(body))))
         request = HttpRequest(method, path, HttpHeaders(header_list), stream)
         response: dict[str, str] = {}
         failure: list[BaseException] = []
@@ -168,11 +161,10 @@ class CrtEngine:
                 raise
 
         logger.debug("S3 %s s3://%s/%s (crt)", operation, self.bucket, key)
-        kind = S3RequestType.GET_OBJECT if ranged else S3RequestType.DEFAULT
         s3_request = self._client.make_request(
-            type=kind,
+            type=S3RequestType.DEFAULT,
             request=request,
-            operation_name=None if ranged else operation,
+            operation_name=operation,
             on_headers=on_headers,
             on_body=body_sink if on_body is not None else None,
         )

@@ -162,9 +162,12 @@ def _put(
     md5: bytes,
     metadata: dict[str, str],
 ) -> None:
-    """One PutObject with Content-MD5 through the fast engine, or botocore without it."""
+    """One PutObject with Content-MD5: bytes through the fast engine, a file through botocore.
+
+    A file is streamed by botocore in constant memory; awscrt would buffer all of it.
+    """
     engine = client.engine
-    if engine is None:
+    if engine is None or not isinstance(body, bytes):
         client.call(
             "put_object",
             key,
@@ -176,14 +179,7 @@ def _put(
         return
     headers = {"Content-MD5": _b64(md5)}
     headers.update((f"x-amz-meta-{name}", value) for name, value in metadata.items())
-    start = None if isinstance(body, bytes) else body.tell()
-
-    def attempt() -> None:
-        if start is not None and not isinstance(body, bytes):
-            body.seek(start)
-        engine.send("PutObject", "PUT", key, headers=headers, body=body, length=size)
-
-    retrying(attempt, client.config.max_attempts, f"s3://{client.bucket}/{key}")
+    engine.send("PutObject", "PUT", key, headers=headers, body=body)
 
 
 def _upload_parts(
@@ -262,8 +258,9 @@ def download(
 ) -> Path:
     """Download ``key`` to ``target`` atomically, checking size and MD5 while receiving.
 
-    With the fast engine an object larger than ``part_size`` comes in parallel ranged GETs
-    written at their offsets; the MD5 is still computed once, in order, as the bytes arrive.
+    Objects the manifest says are at most ``part_size`` come through the fast engine, larger
+    ones as one botocore stream (see :func:`_small`); either way the MD5 is computed once, in
+    order, as the bytes arrive.
 
     :param on_bytes: told the size of each chunk as it is received (a retried attempt counts
                      again)
@@ -282,11 +279,10 @@ def download(
             )
         try:
             with os.fdopen(fd, "wb") as out:
-                if engine is None:
-                    md5hex, size = _receive_botocore(client, key, out, on_bytes)
+                if engine is not None and _small(client, expected_size):
+                    md5hex, size = _receive_crt(engine, key, out, on_bytes)
                 else:
-                    ranged = expected_size is None or expected_size > client.config.part_size
-                    md5hex, size = _receive_crt(engine, key, out, ranged, on_bytes)
+                    md5hex, size = _receive_botocore(client, key, out, on_bytes)
             _check(where, md5hex, size, expected_md5, expected_size)
             os.replace(tmp_name, target)
         except BaseException as exc:
@@ -313,8 +309,19 @@ def _receive_botocore(
     return md5.hexdigest(), size
 
 
+def _small(client: S3Client, size: int | None) -> bool:
+    """Whether a body of this size goes through the native engine.
+
+    awscrt holds a whole single-request body in memory, and on this project's servers its
+    parallel ranged GETs came out slower than one botocore stream (the MD5, which must run in
+    order, is the bottleneck) at several times the memory (docs/benchmarks.md). So it carries
+    bodies up to one part, where its low cost per request is what counts.
+    """
+    return size is not None and size <= client.config.part_size
+
+
 def _receive_crt(
-    engine: CrtEngine, key: str, out: BinaryIO, ranged: bool, on_bytes: OnBytes | None
+    engine: CrtEngine, key: str, out: BinaryIO, on_bytes: OnBytes | None
 ) -> tuple[str, int]:
     md5 = hashlib.md5()
     fd = out.fileno()
@@ -324,14 +331,14 @@ def _receive_crt(
     def sink(chunk: memoryview, offset: int) -> None:
         nonlocal received, hashed
         os.pwrite(fd, chunk, offset)
-        # awscrt delivers ranged parts in order; hash in the same pass while that holds.
+        # Bodies arrive in order; a retried request may start again at 0, then hash the file.
         if offset == hashed:
             md5.update(chunk)
             hashed += len(chunk)
         received = max(received, offset + len(chunk))
         _report(on_bytes, len(chunk))
 
-    engine.send("GetObject", "GET", key, on_body=sink, ranged=ranged)
+    engine.send("GetObject", "GET", key, on_body=sink)
     if hashed != received:
         # Out-of-order delivery: hash what is on disk rather than trust a partial digest.
         out.flush()
