@@ -192,9 +192,9 @@ def _upload_parts(
 ) -> list[dict[str, Any]]:
     part_size = client.config.part_size
     engine = client.engine
-    # Parts are CPU-light with the native engine; more in flight fills a long link.
-    limit = 16 if engine is not None else 8
-    workers = max(1, min(limit, client.config.max_concurrency))
+    # awscrt copies a body into a buffer of its own: a part in flight there counts twice.
+    held = 2 * part_size if engine is not None else part_size
+    workers = max(1, min(8, client.config.max_concurrency))
     futures: list[Future[dict[str, Any]]] = []
 
     def send(number: int, data: bytes) -> dict[str, Any]:
@@ -219,17 +219,17 @@ def _upload_parts(
                     body=data,
                 )["etag"]
         finally:
-            budget.release(part_size)
+            budget.release(held)
         _report(on_bytes, len(data))
         return {"PartNumber": number, "ETag": etag}
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dtool-s3-part") as pool:
         number = 0
         while True:
-            budget.acquire(part_size)
+            budget.acquire(held)
             data = stream.read(part_size)
             if not data:
-                budget.release(part_size)
+                budget.release(held)
                 break
             number += 1
             futures.append(pool.submit(send, number, data))
