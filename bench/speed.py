@@ -37,6 +37,8 @@ S5CMD, RCLONE, RAW = "s5cmd", "rclone --transfers 32", "awscrt S3Client (raw, 64
 TOOLS = (CRT, BOTOCORE, S5CMD, RCLONE, RAW)
 TIME = shutil.which("time", path="/usr/bin:/bin")
 BEGIN, END = "<!-- speed suite: begin -->", "<!-- speed suite: end -->"
+#: What follows this line inside the section is written by hand and kept by a rerun.
+NOTES = "<!-- speed notes -->"
 
 
 @dataclass
@@ -306,7 +308,10 @@ def write_section(path: Path, text: str) -> None:
     old = path.read_text() if path.exists() else "# Benchmarks\n"
     if BEGIN in old and END in old:
         head, _, rest = old.partition(BEGIN)
-        _, _, tail = rest.partition(END)
+        block, _, tail = rest.partition(END)
+        if NOTES in block:
+            notes = NOTES + block.partition(NOTES)[2]
+            text = text.strip().removesuffix(END) + notes + END
         new = head + text.strip() + tail
     else:
         new = old.rstrip() + "\n\n" + text
