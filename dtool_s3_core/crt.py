@@ -107,7 +107,12 @@ class CrtEngine:
                 region=region, credential_provider=provider
             ),
             throughput_target_gbps=_THROUGHPUT_GBPS,
-            retry_config=s3.S3RetryConfig(max_retries=max(1, config.max_attempts - 1)),
+            retry_config=(
+                s3.S3RetryConfig(max_retries=config.max_attempts - 1)
+                if config.max_attempts > 1
+                # max_retries=0 would mean awscrt's default (5), not none.
+                else s3.S3RetryConfig(retry_mode=s3.S3RetryMode.NONE)
+            ),
             connect_timeout_ms=int(config.connect_timeout * 1000),
         )
 
