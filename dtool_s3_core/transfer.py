@@ -330,7 +330,7 @@ def _receive_crt(
 
     def sink(chunk: memoryview, offset: int) -> None:
         nonlocal received, hashed
-        os.pwrite(fd, chunk, offset)
+        _write_at(fd, chunk, offset)
         # Bodies arrive in order; a retried request may start again at 0, then hash the file.
         if offset == hashed:
             md5.update(chunk)
@@ -346,6 +346,15 @@ def _receive_crt(
             again.seek(0)
             return md5_of_stream(again)
     return md5.hexdigest(), received
+
+
+def _write_at(fd: int, chunk: memoryview, offset: int) -> None:
+    """Write all of ``chunk`` at ``offset``: pwrite may write less (e.g. at a file size limit,
+    where the next call raises EFBIG)."""
+    view = memoryview(chunk)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def _check(
