@@ -27,6 +27,7 @@ from tests.support.servers import S3Server, s3_server
 from .data import MiB, local_dataset, make_files, tree_summary
 from .harness import CommandFailed, Measurement, measure
 from .report import Row, render
+from .speed import SpeedOptions, keep_section, run_speed, section, table, write_section
 
 logger = logging.getLogger("bench")
 ROOT = Path(__file__).resolve().parent.parent
@@ -253,11 +254,13 @@ def load_scenarios(bench: Bench, work: Path) -> None:
         shutil.rmtree(down)
 
 
-def parse_args(argv: list[str] | None) -> Options:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--items", type=int, default=1000, help="small items (4 KiB each)")
     parser.add_argument("--large-count", type=int, default=2)
-    parser.add_argument("--large-mib", type=int, default=512, help="size of each large item")
+    parser.add_argument(
+        "--large-mib", type=int, help="size of each large item (default 512; speed suite 256)"
+    )
     parser.add_argument("--datasets", type=int, default=200, help="datasets to list")
     parser.add_argument("--load-items", type=int, default=10_000, help="items of the load run")
     parser.add_argument("--huge-gib", type=float, default=2.0, help="the one huge item, GiB")
@@ -267,11 +270,21 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--no-output", action="store_true", help="print only, write no docs")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--work-dir", type=Path, help="keep inputs and logs here")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--suite",
+        choices=["default", "speed"],
+        default="default",
+        help="speed: against s5cmd, rclone and raw awscrt on SeaweedFS (its own docs section)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="speed suite: interleaved rounds")
+    return parser.parse_args(argv)
+
+
+def options_of(args: argparse.Namespace) -> Options:
     options = Options(
         items=args.items,
         large_count=args.large_count,
-        large_size=args.large_mib * MiB,
+        large_size=(args.large_mib or 512) * MiB,
         datasets=args.datasets,
         load_items=args.load_items,
         huge_size=int(args.huge_gib * 1024) * MiB,
@@ -286,9 +299,41 @@ def parse_args(argv: list[str] | None) -> Options:
     return options
 
 
+def speed_options_of(args: argparse.Namespace) -> SpeedOptions:
+    options = SpeedOptions(
+        items=args.items,
+        large_count=args.large_count,
+        large_size=(args.large_mib or 256) * MiB,
+        latencies_ms=[float(x) for x in args.latencies.split(",") if x],
+        rounds=args.rounds,
+        output=None if args.no_output else args.output,
+        work_dir=args.work_dir,
+    )
+    if args.quick:
+        options.items, options.large_count, options.large_size, options.rounds = 20, 1, 8 * MiB, 1
+    return options
+
+
+def main_speed(options: SpeedOptions) -> int:
+    try:
+        speed = run_speed(options, Path(sys.executable).parent)
+    except CommandFailed as err:
+        logger.error("benchmark failed: %s", err)
+        return 1
+    body = table(speed)
+    sys.stdout.write(body + "\n")
+    if options.output is not None:
+        write_section(options.output, section(speed, body))
+        logger.info("wrote the speed section of %s", options.output)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    options = parse_args(argv)
+    args = parse_args(argv)
+    if args.suite == "speed":
+        return main_speed(speed_options_of(args))
+    options = options_of(args)
     try:
         rows = run(options)
     except CommandFailed as err:
@@ -298,6 +343,6 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(table.text + "\n")
     if options.output is not None:
         options.output.parent.mkdir(parents=True, exist_ok=True)
-        options.output.write_text(table.document)
+        options.output.write_text(keep_section(options.output, table.document))
         logger.info("wrote %s", options.output)
     return 0

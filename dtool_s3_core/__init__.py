@@ -1,23 +1,64 @@
-"""dtool-s3-core: a fast, dtool-s3-compatible S3 storage broker for dtool, and a small API."""
+"""dtool-s3-core: a fast, dtool-s3-compatible S3 storage broker for dtool, and a small API.
+
+The public names are loaded on first use (PEP 562): dtool imports every storage broker just to
+list them, and that should not cost the whole API.
+"""
 
 from __future__ import annotations
 
-from ._exit import wait_for_uploads as wait_for_uploads
-from .api import DatasetInfo as DatasetInfo
-from .api import copy as copy
-from .api import copy_dataset as copy_dataset
-from .api import create_dataset as create_dataset
-from .api import find_dataset as find_dataset
-from .api import freeze_dataset as freeze_dataset
-from .api import list_datasets as list_datasets
-from .api import open_s3 as open_s3
-from .api import publish_dataset as publish_dataset
-from .api import verify_dataset as verify_dataset
-from .config import S3Config as S3Config
-from .config import override as override
-from .config import resolve_config as resolve_config
-from .copier import CopyResult as CopyResult
-from .dataset import S3Dataset as S3Dataset
-from .errors import DtoolS3Error as DtoolS3Error
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._exit import wait_for_uploads as wait_for_uploads
+    from .api import DatasetInfo as DatasetInfo
+    from .api import copy as copy
+    from .api import copy_dataset as copy_dataset
+    from .api import create_dataset as create_dataset
+    from .api import find_dataset as find_dataset
+    from .api import freeze_dataset as freeze_dataset
+    from .api import list_datasets as list_datasets
+    from .api import open_s3 as open_s3
+    from .api import publish_dataset as publish_dataset
+    from .api import verify_dataset as verify_dataset
+    from .config import S3Config as S3Config
+    from .config import override as override
+    from .config import resolve_config as resolve_config
+    from .copier import CopyResult as CopyResult
+    from .dataset import S3Dataset as S3Dataset
+    from .errors import DtoolS3Error as DtoolS3Error
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "wait_for_uploads": "_exit",
+    "DatasetInfo": "api",
+    "copy": "api",
+    "copy_dataset": "api",
+    "create_dataset": "api",
+    "find_dataset": "api",
+    "freeze_dataset": "api",
+    "list_datasets": "api",
+    "open_s3": "api",
+    "publish_dataset": "api",
+    "verify_dataset": "api",
+    "S3Config": "config",
+    "override": "config",
+    "resolve_config": "config",
+    "CopyResult": "copier",
+    "S3Dataset": "dataset",
+    "DtoolS3Error": "errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

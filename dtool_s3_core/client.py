@@ -1,5 +1,8 @@
 """The one place that talks to S3: cached botocore clients, retries, logging, error translation.
 
+boto3 (and awscrt) are imported when the first client is built, not when the package is: dtool
+imports every storage broker to list them, and ``dtool --version`` should not pay for S3.
+
 Every request of the package goes through :meth:`S3Client.call` (or :meth:`S3Client.list`,
 which pages through it). Botocore's *standard* retry mode retries throttling (503 SlowDown),
 5xx answers, connection resets and timeouts with exponential backoff and jitter, classified by
@@ -10,6 +13,7 @@ botocore cannot retry on its own.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import random
@@ -18,12 +22,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import boto3
-from botocore import UNSIGNED
-from botocore.client import BaseClient
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -31,22 +31,32 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
-from urllib3.exceptions import ProtocolError
 
 from . import errors
 from .config import S3Config
 from .logfilter import protect_library_logs
 
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+    from .crt import CrtEngine
+
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_TRANSIENT_BODY_ERRORS = (
-    ResponseStreamingError,
-    ReadTimeoutError,
-    ConnectionClosedError,
-    ProtocolError,
-    ConnectionError,
-)
+
+@functools.cache
+def _transient_body_errors() -> tuple[type[BaseException], ...]:
+    # urllib3 is imported here, with the first retry, not with the package.
+    from urllib3.exceptions import ProtocolError
+
+    return (
+        ResponseStreamingError,
+        ReadTimeoutError,
+        ConnectionClosedError,
+        ProtocolError,
+        ConnectionError,
+    )
 
 
 @dataclass(frozen=True)
@@ -60,23 +70,57 @@ class ObjectInfo:
 
 
 class _ClientCache:
-    """Thread-safe cache of botocore clients keyed by everything that shapes them."""
+    """Thread-safe cache of botocore clients and fast engines keyed by what shapes them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._clients: dict[tuple[Any, ...], BaseClient] = {}
+        self._clients: dict[tuple[Any, ...], tuple[BaseClient, Any]] = {}
+        self._engines: dict[tuple[Any, ...], CrtEngine | None] = {}
 
     def get(self, config: S3Config, unsigned: bool = False) -> BaseClient:
+        return self._get(config, unsigned)[0]
+
+    def _get(self, config: S3Config, unsigned: bool) -> tuple[BaseClient, Any]:
         key = (*config.client_key(), unsigned)
         with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = _build_client(config, unsigned)
-                self._clients[key] = client
-            return client
+            entry = self._clients.get(key)
+            if entry is None:
+                entry = _build_client(config, unsigned)
+                self._clients[key] = entry
+            return entry
+
+    def engine(self, config: S3Config) -> CrtEngine | None:
+        """The fast engine for item bodies, or None where botocore has to carry them."""
+        # An engine addresses one bucket (a botocore client serves any).
+        key = (config.bucket, *config.client_key())
+        with self._lock:
+            if key in self._engines:
+                return self._engines[key]
+        client, session = self._get(config, False)
+        engine = _build_engine(config, client, session)
+        with self._lock:
+            return self._engines.setdefault(key, engine)
 
 
-def _build_client(config: S3Config, unsigned: bool) -> BaseClient:
+def _build_engine(config: S3Config, client: BaseClient, session: Any) -> CrtEngine | None:
+    from . import crt
+
+    # The same endpoint, region and credential chain botocore resolved for this bucket.
+    endpoint: str = client.meta.endpoint_url
+    region: str = client.meta.region_name or "us-east-1"
+    credentials = session.get_credentials()
+    reason = crt.unsupported_reason(config, endpoint, credentials)
+    if reason is not None:
+        logger.debug("item transfers of s3://%s use botocore: %s", config.bucket, reason)
+        return None
+    return crt.CrtEngine(config, endpoint, region, credentials)
+
+
+def _build_client(config: S3Config, unsigned: bool) -> tuple[BaseClient, Any]:
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
     session = boto3.session.Session(
         aws_access_key_id=config.access_key_id,
         aws_secret_access_key=config.secret_access_key,
@@ -100,7 +144,7 @@ def _build_client(config: S3Config, unsigned: bool) -> BaseClient:
     # botocore no longer sends when checksums are only calculated "when required".
     client.meta.events.register("before-sign.s3.DeleteObjects", _add_content_md5)
     protect_library_logs(config.secret_access_key, config.session_token)
-    return client
+    return client, session
 
 
 def _add_content_md5(request: Any, **_: Any) -> None:
@@ -121,6 +165,11 @@ class S3Client:
         self.config = config
         self.bucket = config.bucket
         self._client = _CLIENTS.get(config)
+
+    @property
+    def engine(self) -> CrtEngine | None:
+        """The fast engine for item bodies (``DTOOL_S3_ENGINE``), None to use botocore."""
+        return _CLIENTS.engine(self.config)
 
     def __repr__(self) -> str:
         endpoint = errors.redact_url(self.config.endpoint_url)
@@ -282,7 +331,7 @@ def retrying(fn: Callable[[], T], max_attempts: int, what: str) -> T:
     for attempt in range(1, max_attempts + 1):
         try:
             return fn()
-        except _TRANSIENT_BODY_ERRORS as exc:
+        except _transient_body_errors() as exc:
             # EndpointUnreachable is a ConnectionError too, but botocore has already retried it.
             if isinstance(exc, errors.DtoolS3Error):
                 raise

@@ -58,6 +58,7 @@ class S3Config:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     cache_directory: str = DEFAULT_CACHE_PATH
+    engine: str = "crt"
 
     def __repr__(self) -> str:
         shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
@@ -79,6 +80,7 @@ class S3Config:
             self.connect_timeout,
             self.read_timeout,
             self.max_concurrency,
+            self.engine,
         )
 
 
@@ -111,6 +113,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_attempts", "DTOOL_S3_MAX_ATTEMPTS", doc="attempts per request"),
     Setting("connect_timeout", "DTOOL_S3_CONNECT_TIMEOUT", doc="seconds"),
     Setting("read_timeout", "DTOOL_S3_READ_TIMEOUT", doc="seconds"),
+    Setting("engine", "DTOOL_S3_ENGINE", doc="crt (fast, default) or botocore: item transfers"),
     Setting("cache_directory", "DTOOL_CACHE_DIRECTORY", per_bucket=False, doc="download cache"),
 )
 
@@ -331,6 +334,10 @@ def _validate(config: S3Config) -> None:
         raise ConfigurationError(
             f"DTOOL_S3_CHECKSUM_MODE for bucket '{bucket}' must be when_required or "
             f"when_supported, got {config.checksum_mode!r}"
+        )
+    if config.engine not in {"crt", "botocore"}:
+        raise ConfigurationError(
+            f"DTOOL_S3_ENGINE for bucket '{bucket}' must be crt or botocore, got {config.engine!r}"
         )
     if config.endpoint_url and not re.match(r"^https?://[^/\s]+", config.endpoint_url):
         raise ConfigurationError(

@@ -323,7 +323,7 @@ class S3Dataset:
                 stream,
                 lambda md5: item_metadata(relpath, md5),
                 self._memory,
-                on_bytes,
+                on_bytes=on_bytes,
             )
         self.inventory.learn(relpath, result.md5)
         with self._lock:
@@ -426,7 +426,7 @@ class S3Dataset:
         :param on_bytes: called with each number of bytes received (progress)
         """
         _, md5, size = self._expected(ident)
-        return download(self.client, self.layout.item(ident), target, md5, size, on_bytes)
+        return download(self.client, self.layout.item(ident), target, md5, size, on_bytes=on_bytes)
 
     def _expected(self, ident: str) -> tuple[str, str | None, int | None]:
         if not IDENTIFIER_RE.match(ident):

@@ -9,6 +9,9 @@
   multipart upload is aborted.
 * Downloads stream into a temporary file next to the target while hashing, and are renamed into
   place only when size and MD5 match.
+* Bodies go through the fast native engine (:mod:`.crt`, ``DTOOL_S3_ENGINE=crt``) when the
+  client has one, else through botocore; both send the same headers and fail with the same
+  errors. Every function that moves a body takes ``on_bytes`` for byte-accurate progress.
 * :class:`TaskQueue` runs transfers in the background with a bounded window, so dtoolcore's
   item-by-item calls overlap; :meth:`TaskQueue.drain` is the barrier that raises every failure.
 """
@@ -27,15 +30,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import errors
 from .client import S3Client, retrying
 from .config import MiB, S3Config
 
+if TYPE_CHECKING:
+    from .crt import CrtEngine
+
 logger = logging.getLogger(__name__)
-#: Called with the number of item bytes just sent or received (progress reporting).
-OnBytes = Callable[[int], None]
 _READ_CHUNK = 1024 * 1024
 # Below this, reading a file into memory once beats hashing it and streaming it in a second pass.
 _IN_MEMORY = 8 * 1024 * 1024
@@ -92,49 +96,41 @@ def memory_budget(config: S3Config) -> ByteBudget:
     return ByteBudget(max(8 * config.part_size, 128 * MiB))
 
 
+#: Called with the byte count of each part, chunk or whole body as it is sent or received.
+OnBytes = Callable[[int], None]
+
+
 def upload_stream(
     client: S3Client,
     key: str,
     stream: BinaryIO,
     metadata: Callable[[str], dict[str, str]],
     budget: ByteBudget,
+    *,
     on_bytes: OnBytes | None = None,
 ) -> Uploaded:
     """Upload an open binary file to ``key``; ``metadata(md5hex)`` gives the user metadata.
 
     :param budget: bounds the file content held in memory across concurrent uploads
-    :param on_bytes: called with each number of bytes handed to the connection
+    :param on_bytes: told the size of each body or part once the server has accepted it
     """
     config = client.config
     size = os.fstat(stream.fileno()).st_size
     if _IN_MEMORY < size <= config.multipart_threshold:
         md5hex, size = md5_of_stream(stream)
         stream.seek(0)
-        client.call(
-            "put_object",
-            key,
-            Body=stream if on_bytes is None else _Counted(stream, on_bytes),
-            ContentLength=size,
-            ContentMD5=_b64(bytes.fromhex(md5hex)),
-            Metadata=metadata(md5hex),
-        )
+        _put(client, key, stream, size, bytes.fromhex(md5hex), metadata(md5hex))
+        _report(on_bytes, size)
         return Uploaded(key, size, md5hex)
     if size <= config.multipart_threshold:
         budget.acquire(size)
         try:
             body = stream.read()
             digest = hashlib.md5(body)
-            client.call(
-                "put_object",
-                key,
-                Body=body,
-                ContentMD5=_b64(digest.digest()),
-                Metadata=metadata(digest.hexdigest()),
-            )
+            _put(client, key, body, len(body), digest.digest(), metadata(digest.hexdigest()))
         finally:
             budget.release(size)
-        if on_bytes is not None:
-            on_bytes(len(body))
+        _report(on_bytes, len(body))
         return Uploaded(key, len(body), digest.hexdigest())
     md5hex, size = md5_of_stream(stream)
     stream.seek(0)
@@ -153,6 +149,39 @@ def upload_stream(
     return Uploaded(key, size, md5hex)
 
 
+def _report(on_bytes: OnBytes | None, count: int) -> None:
+    if on_bytes is not None and count:
+        on_bytes(count)
+
+
+def _put(
+    client: S3Client,
+    key: str,
+    body: bytes | BinaryIO,
+    size: int,
+    md5: bytes,
+    metadata: dict[str, str],
+) -> None:
+    """One PutObject with Content-MD5: bytes through the fast engine, a file through botocore.
+
+    A file is streamed by botocore in constant memory; awscrt would buffer all of it.
+    """
+    engine = client.engine
+    if engine is None or not isinstance(body, bytes):
+        client.call(
+            "put_object",
+            key,
+            Body=body,
+            ContentLength=size,
+            ContentMD5=_b64(md5),
+            Metadata=metadata,
+        )
+        return
+    headers = {"Content-MD5": _b64(md5)}
+    headers.update((f"x-amz-meta-{name}", value) for name, value in metadata.items())
+    engine.send("PutObject", "PUT", key, headers=headers, body=body)
+
+
 def _upload_parts(
     client: S3Client,
     key: str,
@@ -162,32 +191,45 @@ def _upload_parts(
     on_bytes: OnBytes | None = None,
 ) -> list[dict[str, Any]]:
     part_size = client.config.part_size
+    engine = client.engine
+    # awscrt copies a body into a buffer of its own: a part in flight there counts twice.
+    held = 2 * part_size if engine is not None else part_size
     workers = max(1, min(8, client.config.max_concurrency))
     futures: list[Future[dict[str, Any]]] = []
 
     def send(number: int, data: bytes) -> dict[str, Any]:
+        md5 = _b64(hashlib.md5(data).digest())
         try:
-            response = client.call(
-                "upload_part",
-                key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=data,
-                ContentMD5=_b64(hashlib.md5(data).digest()),
-            )
+            if engine is None:
+                etag = client.call(
+                    "upload_part",
+                    key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=data,
+                    ContentMD5=md5,
+                )["ETag"]
+            else:
+                etag = engine.send(
+                    "UploadPart",
+                    "PUT",
+                    key,
+                    headers={"Content-MD5": md5},
+                    query={"partNumber": str(number), "uploadId": upload_id},
+                    body=data,
+                )["etag"]
         finally:
-            budget.release(part_size)
-        if on_bytes is not None:
-            on_bytes(len(data))
-        return {"PartNumber": number, "ETag": response["ETag"]}
+            budget.release(held)
+        _report(on_bytes, len(data))
+        return {"PartNumber": number, "ETag": etag}
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dtool-s3-part") as pool:
         number = 0
         while True:
-            budget.acquire(part_size)
+            budget.acquire(held)
             data = stream.read(part_size)
             if not data:
-                budget.release(part_size)
+                budget.release(held)
                 break
             number += 1
             futures.append(pool.submit(send, number, data))
@@ -211,46 +253,37 @@ def download(
     target: Path,
     expected_md5: str | None = None,
     expected_size: int | None = None,
+    *,
     on_bytes: OnBytes | None = None,
 ) -> Path:
-    """Download ``key`` to ``target`` atomically, checking size and MD5 while streaming.
+    """Download ``key`` to ``target`` atomically, checking size and MD5 while receiving.
 
-    :param on_bytes: called with the size of each chunk received
+    Objects the manifest says are at most ``part_size`` come through the fast engine, larger
+    ones as one botocore stream (see :func:`_small`); either way the MD5 is computed once, in
+    order, as the bytes arrive.
 
+    :param on_bytes: told the size of each chunk as it is received (a retried attempt counts
+                     again)
     :raises IntegrityError: if the content does not match what the manifest says
     :raises LocalFileError: for local problems such as a full disk (the partial file is removed)
     """
     where = f"s3://{client.bucket}/{key}"
     with _local_writes(target.parent, where):
         target.parent.mkdir(parents=True, exist_ok=True)
+    engine = client.engine
 
     def attempt() -> Path:
-        response = client.call("get_object", key)
-        body = response["Body"]
-        md5 = hashlib.md5()
-        size = 0
         with _local_writes(target.parent, where):
             fd, tmp_name = tempfile.mkstemp(
                 prefix=target.name + ".", suffix=".part", dir=target.parent
             )
         try:
             with os.fdopen(fd, "wb") as out:
-                for chunk in body.iter_chunks(_READ_CHUNK):
-                    md5.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-                    if on_bytes is not None:
-                        on_bytes(len(chunk))
-            if expected_size is not None and size != expected_size:
-                raise errors.IntegrityError(
-                    f"{where} has {size} bytes but the manifest says {expected_size}: "
-                    "the item was changed after the dataset was frozen"
-                )
-            if expected_md5 is not None and md5.hexdigest() != expected_md5:
-                raise errors.IntegrityError(
-                    f"{where} has MD5 {md5.hexdigest()} but the manifest says {expected_md5}: "
-                    "the item is corrupted in the bucket"
-                )
+                if engine is not None and _small(client, expected_size):
+                    md5hex, size = _receive_crt(engine, key, out, on_bytes)
+                else:
+                    md5hex, size = _receive_botocore(client, key, out, on_bytes)
+            _check(where, md5hex, size, expected_md5, expected_size)
             os.replace(tmp_name, target)
         except BaseException as exc:
             Path(tmp_name).unlink(missing_ok=True)
@@ -262,31 +295,81 @@ def download(
     return retrying(attempt, client.config.max_attempts, where)
 
 
-class _Counted:
-    """A file for a streamed PUT that reports bytes as the connection reads them.
+def _receive_botocore(
+    client: S3Client, key: str, out: BinaryIO, on_bytes: OnBytes | None
+) -> tuple[str, int]:
+    body = client.call("get_object", key)["Body"]
+    md5 = hashlib.md5()
+    size = 0
+    for chunk in body.iter_chunks(_READ_CHUNK):
+        md5.update(chunk)
+        size += len(chunk)
+        out.write(chunk)
+        _report(on_bytes, len(chunk))
+    return md5.hexdigest(), size
 
-    Only reads past the furthest point reached count, so a rewind for a retry is not counted
-    twice.
+
+def _small(client: S3Client, size: int | None) -> bool:
+    """Whether a body of this size goes through the native engine.
+
+    awscrt holds a whole single-request body in memory, and on this project's servers its
+    parallel ranged GETs came out slower than one botocore stream (the MD5, which must run in
+    order, is the bottleneck) at several times the memory (docs/benchmarks.md). So it carries
+    bodies up to one part, where its low cost per request is what counts.
     """
+    return size is not None and size <= client.config.part_size
 
-    def __init__(self, stream: BinaryIO, on_bytes: OnBytes) -> None:
-        self._stream = stream
-        self._on_bytes = on_bytes
-        self._furthest = stream.tell()
 
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        position = self._stream.tell()
-        if position > self._furthest:
-            self._on_bytes(position - self._furthest)
-            self._furthest = position
-        return data
+def _receive_crt(
+    engine: CrtEngine, key: str, out: BinaryIO, on_bytes: OnBytes | None
+) -> tuple[str, int]:
+    md5 = hashlib.md5()
+    fd = out.fileno()
+    received = 0
+    hashed = 0
 
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return self._stream.seek(offset, whence)
+    def sink(chunk: memoryview, offset: int) -> None:
+        nonlocal received, hashed
+        _write_at(fd, chunk, offset)
+        # Bodies arrive in order; a retried request may start again at 0, then hash the file.
+        if offset == hashed:
+            md5.update(chunk)
+            hashed += len(chunk)
+        received = max(received, offset + len(chunk))
+        _report(on_bytes, len(chunk))
 
-    def tell(self) -> int:
-        return self._stream.tell()
+    engine.send("GetObject", "GET", key, on_body=sink)
+    if hashed != received:
+        # Out-of-order delivery: hash what is on disk rather than trust a partial digest.
+        out.flush()
+        with open(out.fileno(), "rb", closefd=False) as again:
+            again.seek(0)
+            return md5_of_stream(again)
+    return md5.hexdigest(), received
+
+
+def _write_at(fd: int, chunk: memoryview, offset: int) -> None:
+    """Write all of ``chunk`` at ``offset``: pwrite may write less (e.g. at a file size limit,
+    where the next call raises EFBIG)."""
+    view = memoryview(chunk)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _check(
+    where: str, md5hex: str, size: int, expected_md5: str | None, expected_size: int | None
+) -> None:
+    if expected_size is not None and size != expected_size:
+        raise errors.IntegrityError(
+            f"{where} has {size} bytes but the manifest says {expected_size}: "
+            "the item was changed after the dataset was frozen"
+        )
+    if expected_md5 is not None and md5hex != expected_md5:
+        raise errors.IntegrityError(
+            f"{where} has MD5 {md5hex} but the manifest says {expected_md5}: "
+            "the item is corrupted in the bucket"
+        )
 
 
 #: Local write failures a user can fix: (what happened, what to do about it), by errno.
