@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
-from .. import api
-from ..copier import CopyResult
 from .progress import ByteProgress, duration_text, size_text
+
+if TYPE_CHECKING:
+    from ..copier import CopyResult
 
 
 @click.command("cp")
@@ -26,6 +28,8 @@ def cp(resume: bool, quiet: bool, src_uri: str, dest_base_uri: str) -> None:
     the source manifest. On a terminal a progress bar shows the bytes moved; at the end one
     summary line, then the URI of the copy.
     """
+    from .. import api  # the S3 stack loads when a command runs, not when dtool starts
+
     started = time.monotonic()
     with ByteProgress(enabled=not quiet and sys.stderr.isatty()) as progress:
         result = api.copy(src_uri, dest_base_uri, resume=resume, progress=progress)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..diagnose import run_checks, settings_report
-from ..uri import parse_uri
-
 
 @click.command("doctor")
 @click.option(
@@ -24,6 +21,10 @@ def doctor(write_test: bool, bucket_uri: str) -> None:
     listing allowed, writing allowed (--write-test), ACLs usable for 'dtool publish'. The exit
     status is 1 if a check fails.
     """
+    # The S3 stack loads when a command runs, not when dtool starts.
+    from ..diagnose import run_checks, settings_report
+    from ..uri import parse_uri
+
     bucket = parse_uri(bucket_uri).bucket
     config, shown = settings_report(bucket)
     click.echo(f"Settings for s3://{bucket}:")

@@ -6,7 +6,6 @@ import sys
 
 import click
 
-from .. import api
 from .progress import ByteProgress
 
 
@@ -25,6 +24,8 @@ def verify(deep: bool, dataset_uri: str) -> None:
     concurrently and without writing it to disk. Problems are listed by relpath and the exit
     status is 1. On a terminal, --deep shows the bytes re-hashed.
     """
+    from .. import api  # the S3 stack loads when a command runs, not when dtool starts
+
     with ByteProgress(enabled=deep and sys.stderr.isatty()) as progress:
         problems = api.verify_dataset(dataset_uri, deep=deep, etags=True, progress=progress)
     for problem in problems:
