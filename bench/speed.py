@@ -10,7 +10,6 @@ before its time counts.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import importlib.util
 import logging
@@ -35,7 +34,6 @@ JOBS = Path(__file__).resolve().parent / "jobs"
 CRT, BOTOCORE = "dtool cp (crt engine)", "dtool cp (botocore engine)"
 S5CMD, RCLONE, RAW = "s5cmd", "rclone --transfers 32", "awscrt S3Client (raw, 64 in flight)"
 TOOLS = (CRT, BOTOCORE, S5CMD, RCLONE, RAW)
-TIME = shutil.which("time", path="/usr/bin:/bin")
 BEGIN, END = "<!-- speed suite: begin -->", "<!-- speed suite: end -->"
 #: What follows this line inside the section is written by hand and kept by a rerun.
 NOTES = "<!-- speed notes -->"
@@ -112,15 +110,7 @@ class Speed:
     def timed(self, case: Case, tool: str, argv: list[str], env: dict[str, str]) -> Measurement:
         slug = f"{len(self.results):03d}-{case.data}-{case.direction}-{tool.split(maxsplit=1)[0]}"
         proxy = self.proxy if case.latency_ms is not None else None
-        logs = self.work / "logs" / slug
-        rss_file = logs / "peak-rss-kib"
-        # A child forked from this (large) process reports at least this process's peak RSS;
-        # GNU time is a small parent whose child reports its own.
-        wrapped = [TIME, "-f", "%M", "-o", str(rss_file), *argv] if TIME else argv
-        result = measure(wrapped, env, logs, proxy)
-        if TIME:
-            peak = int(rss_file.read_text().split()[-1]) / 1024
-            result = dataclasses.replace(result, peak_rss_mib=peak)
+        result = measure(argv, env, self.work / "logs" / slug, proxy)
         self.results[(case, tool)].append(result)
         return result
 
