@@ -27,6 +27,7 @@ from tests.support.servers import S3Server, s3_server
 from .data import MiB, local_dataset, make_files, tree_summary
 from .harness import CommandFailed, Measurement, measure
 from .report import Row, render
+from .chart import draw
 from .speed import SpeedOptions, keep_section, run_speed, section, table, write_section
 
 logger = logging.getLogger("bench")
@@ -324,7 +325,9 @@ def main_speed(options: SpeedOptions) -> int:
     sys.stdout.write(body + "\n")
     if options.output is not None:
         write_section(options.output, section(speed, body))
-        logger.info("wrote the speed section of %s", options.output)
+        chart = options.output.with_name("benchmarks-speed.png")
+        draw(options.output, chart)
+        logger.info("wrote the speed section of %s and %s", options.output, chart)
     return 0
 
 

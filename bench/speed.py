@@ -281,6 +281,8 @@ round trip added to every request (requests are counted there), *direct* = no pr
 metadata, MD5 checks); the others copy the same bare files. *CPU per request* = user + system
 CPU of the command's process / requests at the proxy (start-up included).
 
+![time relative to s5cmd per case and tool](benchmarks-speed.png)
+
 {body}
 {END}
 """
