@@ -45,7 +45,7 @@ def draw(page: Path, png: Path) -> None:
         panels[f"{row['items']} {row['way']}"][row["tool"]][row["latency"]] = float(
             row["time / s5cmd"]
         )
-    figure, axes = pyplot.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), sharey=True)
+    figure, _ = pyplot.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), sharey=True)
     for axis, (title, tools) in zip(figure.axes, panels.items(), strict=True):
         latencies = sorted({latency for values in tools.values() for latency in values})
         width = 0.8 / max(1, len(latencies))

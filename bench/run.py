@@ -24,10 +24,10 @@ from dtool_s3_core import create_dataset, override
 from tests.support.proxy import S3Proxy
 from tests.support.servers import S3Server, s3_server
 
+from .chart import draw
 from .data import MiB, local_dataset, make_files, tree_summary
 from .harness import CommandFailed, Measurement, measure
 from .report import Row, render
-from .chart import draw
 from .speed import SpeedOptions, keep_section, run_speed, section, table, write_section
 
 logger = logging.getLogger("bench")
