@@ -123,10 +123,8 @@ def copy_to_s3(
         )
 
     if existing is not None and not resume:
-        state = "a frozen copy" if existing.get("type") == "dataset" else "an interrupted copy"
-        raise errors.DatasetStateError(
-            f"a dataset already exists at {dest.uri} ({state}): copy with resume=True "
-            "('dtool cp --resume') to finish or reuse it, or delete it first"
+        raise exists_error(
+            dest.uri, existing.get("type") == "dataset", "resume=True ('dtool cp --resume')"
         )
     if existing is not None and existing.get("type") == "dataset":
         logger.info("%s is already a complete copy; nothing to do", dest.uri)
@@ -171,6 +169,15 @@ def copy_to_s3(
     _copy_metadata(source, dest)
     dest.freeze(frozen_at=float(source.admin["frozen_at"]), admin=existing_admin)
     return result(len(todo), sum(e.size for e in todo), len(entries) - len(todo))
+
+
+def exists_error(uri: str, frozen: bool, resume_with: str) -> errors.DatasetStateError:
+    """The one line for a copy onto a dataset that is already there."""
+    what = "a frozen copy" if frozen else "an interrupted copy"
+    return errors.DatasetStateError(
+        f"a dataset already exists at {uri} ({what}): copy with {resume_with} to finish or "
+        "reuse it, or delete it first"
+    )
 
 
 def _same_service(a: S3Client, b: S3Client) -> bool:

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 import dtoolcore
 
 from . import errors, validate
-from .copier import CopyResult, Progress, quiet
+from .copier import CopyResult, Progress, exists_error, quiet
 from .sources import S3Source
 
 logger = logging.getLogger(__name__)
@@ -71,11 +71,7 @@ def copy_to_disk(
         )
 
     if state is not None and not resume:
-        what = "a frozen copy" if state == "dataset" else "an interrupted copy"
-        raise errors.DatasetStateError(
-            f"a dataset already exists at {uri} ({what}): copy with --resume to finish or reuse "
-            "it, or delete it first"
-        )
+        raise exists_error(uri, state == "dataset", "--resume")
     if state == "dataset":
         logger.info("%s is already a complete copy; nothing to do", uri)
         return result(0, 0, len(entries))
