@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.support.servers import moto_server
 
-logger = logging.getLogger("dtool_s3_core.demo")
+logger = logging.getLogger("examples.demo")
 BUCKET = "demo-bucket"
 
 
