@@ -244,6 +244,7 @@ def seaweedfs_server(data_dir: Path | None = None) -> Iterator[S3Server]:
         secret_key = secrets.token_hex(20)
         config_path = root / "s3.json"
         config_path.write_text(json.dumps(_seaweedfs_identities(access_key, secret_key)))
+        (root / "master.toml").write_text(_WEED_MASTER_TOML)
         log_path = root / "weed.log"
         with log_path.open("ab") as log:
             weed_proc = _start_seaweedfs(
@@ -262,6 +263,16 @@ def seaweedfs_server(data_dir: Path | None = None) -> Iterator[S3Server]:
     finally:
         if own_dir:
             shutil.rmtree(root, ignore_errors=True)
+
+
+# One new volume per collection (bucket) instead of seven: see -volume.max below.
+_WEED_MASTER_TOML = """\
+[master.volume_growth]
+copy_1 = 1
+copy_2 = 2
+copy_3 = 3
+copy_other = 1
+"""
 
 
 def _seaweedfs_identities(access_key: str, secret_key: str) -> dict[str, Any]:
@@ -346,6 +357,11 @@ def _start_seaweedfs(
             "-s3.port.lance=0",
             "-master.telemetry=false",
             "-master.volumeSizeLimitMB=1024",
+            # Every bucket is a collection with volumes of its own, and the default 8 volume
+            # slots (7 grown per collection) run out after a few hundred test buckets: "No
+            # writable volumes" (InternalError) mid-run. Volumes are sparse files, so many slots
+            # cost nothing; master.toml in config_dir grows one volume per collection.
+            "-volume.max=10000",
             # Draining heartbeats before exit only matters to a cluster; it adds a second here.
             "-volume.preStopSeconds=0",
         ]
