@@ -38,6 +38,9 @@ from urllib.parse import parse_qsl, urlsplit
 logger = logging.getLogger(__name__)
 
 FAULT_KINDS: tuple[str, ...] = ("slowdown", "reset", "500")
+"""The faults a client sees at once, in place of an answer (what the fault-rate tests mix)."""
+
+KNOWN_FAULTS: tuple[str, ...] = (*FAULT_KINDS, "truncate", "stall")
 """Every fault :class:`S3Proxy` knows how to inject."""
 
 # Big enough that a 200 MiB body costs a few hundred system calls, small enough that memory does
@@ -229,7 +232,9 @@ class S3Proxy:
 
     * ``"slowdown"``: answer 503 SlowDown without forwarding;
     * ``"reset"``: close the client connection with a TCP reset instead of answering;
-    * ``"500"``: answer 500 InternalError without forwarding.
+    * ``"500"``: answer 500 InternalError without forwarding;
+    * ``"truncate"``: forward, relay the headers and half of the response body, then close;
+    * ``"stall"``: read the request, answer nothing for ``stall_seconds``, then reset.
 
     The request body is read in full first in each case, as a server would. ``seed`` makes the
     fault draws reproducible. ``timeout`` bounds every upstream socket operation. Use it as a
@@ -249,9 +254,9 @@ class S3Proxy:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
             raise ValueError(f"upstream must look like http://HOST:PORT, got {upstream!r}")
-        unknown = sorted(set(fault_kinds) - set(FAULT_KINDS))
+        unknown = sorted(set(fault_kinds) - set(KNOWN_FAULTS))
         if unknown or not fault_kinds:
-            raise ValueError(f"fault_kinds must be a non-empty subset of {FAULT_KINDS}: {unknown}")
+            raise ValueError(f"fault_kinds must be a non-empty subset of {KNOWN_FAULTS}: {unknown}")
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError(f"fault_rate must be within 0..1, got {fault_rate}")
         self.upstream = upstream
@@ -262,11 +267,13 @@ class S3Proxy:
         self.fault_kinds = tuple(fault_kinds)
         # Only requests with these HTTP methods draw faults (None: every request).
         self.fault_methods: tuple[str, ...] | None = None
+        self.stall_seconds = 30.0
         self.timeout = timeout
         self.stats = ProxyStats()
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._closed = False
+        self.closing = threading.Event()
         self._server = _ProxyServer(self)
         self.port: int = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
@@ -292,6 +299,7 @@ class S3Proxy:
         if self._closed:
             return
         self._closed = True
+        self.closing.set()
         self._server.shutdown()
         # Handlers of idle keep-alive connections would otherwise wait for a next request forever,
         # and server_close() joins them.
@@ -486,7 +494,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 return
             proxy.stats.record_fault(fault)
             logger.debug("S3 proxy: injecting %s into %s %s", fault, self.command, target)
-            self._inject(fault, framing)
+            if fault == "truncate":
+                self._forward(target, framing, truncate=True)
+            else:
+                self._inject(fault, framing)
         except _Abort as exc:
             logger.debug("S3 proxy: dropping connection (%s %s): %s", self.command, target, exc)
             self.close_connection = True
@@ -552,7 +563,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if line in (b"\r\n", b"\n"):
                 return
 
-    def _forward(self, target: str, framing: int) -> None:
+    def _forward(self, target: str, framing: int, *, truncate: bool = False) -> None:
         try:
             response = self._exchange(target, framing)
         except _Abort:
@@ -565,7 +576,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self._reply_error(502, "BadGateway", f"The upstream S3 server failed: {exc!r}", True)
             return
         try:
-            self._relay_response(response)
+            self._relay_response(response, truncate)
+        except _Abort:
+            self._upstream.close()  # the rest of the body is still on that connection
+            raise
         except (OSError, http.client.HTTPException) as exc:
             # Mid-body there is no way to tell the client; a short response plus a closed
             # connection is what it can detect.
@@ -612,7 +626,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                     raise
         raise AssertionError("unreachable")
 
-    def _relay_response(self, response: http.client.HTTPResponse) -> None:
+    def _relay_response(self, response: http.client.HTTPResponse, truncate: bool = False) -> None:
         status = response.status
         bodyless = self.command == "HEAD" or status < 200 or status in (204, 304)
         drop = _RESPONSE_DROP | _connection_tokens(response.msg.get_all("Connection"))
@@ -637,16 +651,26 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if bodyless:
             response.read()  # marks the response complete, so the connection can be reused
             return
-        self._relay_body(response, chunked, expected)
+        self._relay_body(response, chunked, expected, truncate)
 
     def _relay_body(
-        self, response: http.client.HTTPResponse, chunked: bool, expected: int | None
+        self,
+        response: http.client.HTTPResponse,
+        chunked: bool,
+        expected: int | None,
+        truncate: bool = False,
     ) -> None:
         buffer = bytearray(_CHUNK)
         view = memoryview(buffer)
         sent = 0
+        # A truncated body ends halfway (a byte at least, so that some data arrives first).
+        limit = max(1, (expected or 0) // 2) if truncate else None
         while True:
-            count = response.readinto(buffer)
+            if limit is not None and sent >= limit:
+                self.wfile.flush()
+                raise _Abort("truncating the response body (injected fault)")
+            room = _CHUNK if limit is None else min(_CHUNK, limit - sent)
+            count = response.readinto(view[:room])
             if not count:
                 break
             if chunked:
@@ -666,6 +690,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         for _ in self._request_body(framing):
             pass
         if fault == "reset":
+            self._reset_client()
+        elif fault == "stall":
+            self.server.proxy.closing.wait(self.server.proxy.stall_seconds)
             self._reset_client()
         elif fault == "slowdown":
             self._reply_error(503, "SlowDown", "Please reduce your request rate.")
