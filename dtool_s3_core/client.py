@@ -28,6 +28,7 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
+    IncompleteReadError,
     ReadTimeoutError,
     ResponseStreamingError,
 )
@@ -52,6 +53,8 @@ def _transient_body_errors() -> tuple[type[BaseException], ...]:
 
     return (
         ResponseStreamingError,
+        # A body shorter than its Content-Length: the connection closed midway.
+        IncompleteReadError,
         ReadTimeoutError,
         ConnectionClosedError,
         ProtocolError,
@@ -131,7 +134,8 @@ def _build_client(config: S3Config, unsigned: bool) -> tuple[BaseClient, Any]:
     botocore_config = Config(
         signature_version=UNSIGNED if unsigned else "s3v4",
         s3={"addressing_style": config.addressing_style},
-        retries={"mode": "standard", "max_attempts": config.max_attempts},
+        # botocore's "max_attempts" counts retries only; DTOOL_S3_MAX_ATTEMPTS counts them all.
+        retries={"mode": "standard", "total_max_attempts": config.max_attempts},
         max_pool_connections=max(10, 2 * config.max_concurrency),
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
@@ -337,7 +341,9 @@ def retrying(fn: Callable[[], T], max_attempts: int, what: str) -> T:
                 raise
             if attempt == max_attempts:
                 raise errors.TransferFailed(
-                    f"reading {what} failed {max_attempts} times: {type(exc).__name__}"
+                    f"reading {what} failed {max_attempts} times ({type(exc).__name__}): the "
+                    "connection keeps breaking; check the network and the server, or raise "
+                    "DTOOL_S3_MAX_ATTEMPTS"
                 ) from exc
             delay = random.uniform(0, min(20.0, 0.1 * 2**attempt))
             logger.info("retrying %s after %s (attempt %d)", what, type(exc).__name__, attempt)

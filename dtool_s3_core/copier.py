@@ -36,7 +36,7 @@ from . import errors, validate
 from .client import S3Client, retrying
 from .dataset import S3Dataset, item_metadata
 from .sources import Source
-from .transfer import ByteBudget, OnBytes, abort_multipart, memory_budget
+from .transfer import ByteBudget, ByteProgress, OnBytes, abort_multipart, memory_budget
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +229,8 @@ def _relay(
             f"item is corrupted; {dest.uri} stays a proto dataset"
         )
 
+    progress = ByteProgress(on_bytes)
+
     def attempt() -> None:
         body = source.client.call("get_object", src_key)["Body"]
         md5 = hashlib.md5()
@@ -248,7 +250,7 @@ def _relay(
                 )
             finally:
                 budget.release(entry.size)
-            on_bytes(len(data))
+            progress.reached(len(data))
             return
         upload_id = dest.client.call("create_multipart_upload", key, Metadata=metadata)["UploadId"]
         try:
@@ -273,7 +275,7 @@ def _relay(
                 finally:
                     budget.release(part_size)
                 parts.append({"PartNumber": len(parts) + 1, "ETag": response["ETag"]})
-                on_bytes(len(data))
+                progress.reached(size)
             if md5.hexdigest() != entry.md5 or size != entry.size:
                 raise corrupted(md5.hexdigest(), size)
             dest.client.call(
@@ -336,14 +338,15 @@ def _server_copy(source: S3Dataset, dest: S3Dataset, entry: validate.Entry) -> N
 def hash_object(client: S3Client, key: str, on_bytes: OnBytes | None = None) -> tuple[str, int]:
     """Return (MD5 hex, size) of an object's bytes as the server sends them now (1 MiB held)."""
 
+    progress = ByteProgress(on_bytes)
+
     def attempt() -> tuple[str, int]:
         response = client.call("get_object", key)
         md5, size = hashlib.md5(), 0
         for chunk in response["Body"].iter_chunks(1024 * 1024):
             md5.update(chunk)
             size += len(chunk)
-            if on_bytes is not None:
-                on_bytes(len(chunk))
+            progress.reached(size)
         return md5.hexdigest(), size
 
     return retrying(attempt, client.config.max_attempts, f"s3://{client.bucket}/{key}")

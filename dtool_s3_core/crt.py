@@ -11,21 +11,27 @@ large streamed bodies stay with botocore in :mod:`.client`.
 only, never credentials), leaves retries to awscrt's standard strategy (exponential backoff with
 full jitter, throttling and 5xx included, ``DTOOL_S3_MAX_ATTEMPTS`` attempts) and translates
 every failure through :func:`.errors.translate`, so users read the same lines as with botocore.
+awscrt has no read timeout of its own, so ``send`` keeps one: a request that sees no byte move
+for ``DTOOL_S3_READ_TIMEOUT`` seconds is cancelled and tried again, as botocore does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
+import random
 import re
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 from xml.etree import ElementTree
 
-from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError, SSLError
 
 from . import errors
 from .config import S3Config
@@ -39,6 +45,10 @@ BodySink = Callable[[memoryview, int], None]
 _THROUGHPUT_GBPS = 10.0
 _VALID_HOST_LABEL = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _bootstrap_lock = threading.Lock()
+
+
+class _Stalled(Exception):
+    """No byte moved for the read timeout; the request was cancelled."""
 
 
 def unsupported_reason(config: S3Config, endpoint_url: str, credentials: Any) -> str | None:
@@ -134,9 +144,43 @@ class CrtEngine:
 
         :param operation: S3 operation name for logs and errors, e.g. ``"PutObject"``
         :param body: the request body (awscrt keeps it in memory for its retries)
-        :param on_body: receives the response body as (chunk, offset)
+        :param on_body: receives the response body as (chunk, offset); a retried request
+                        starts again at offset 0
         :raises DtoolS3Error: translated like botocore's errors
         """
+        attempts = self.config.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._send_once(operation, method, key, headers, query, body, on_body)
+            except _Stalled:
+                if attempt == attempts:
+                    raise errors.translate(
+                        ReadTimeoutError(endpoint_url=self._endpoint),
+                        self.bucket,
+                        key,
+                        self.config.endpoint_url,
+                    ) from None
+                logger.info(
+                    "retrying S3 %s s3://%s/%s: no answer for %s s (attempt %d)",
+                    operation,
+                    self.bucket,
+                    key,
+                    self.config.read_timeout,
+                    attempt,
+                )
+                time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
+        raise AssertionError("unreachable")
+
+    def _send_once(
+        self,
+        operation: str,
+        method: str,
+        key: str,
+        headers: dict[str, str] | None,
+        query: dict[str, str] | None,
+        body: bytes | None,
+        on_body: BodySink | None,
+    ) -> dict[str, str]:
         from awscrt.exceptions import AwsCrtError
         from awscrt.http import HttpHeaders, HttpRequest
         from awscrt.s3 import S3RequestType
@@ -152,11 +196,17 @@ class CrtEngine:
         request = HttpRequest(method, path, HttpHeaders(header_list), stream)
         response: dict[str, str] = {}
         failure: list[BaseException] = []
+        moved = [time.monotonic()]
 
         def on_headers(status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
+            moved[0] = time.monotonic()
             response.update((name.lower(), value) for name, value in headers)
 
+        def on_progress(progress: int, **_: Any) -> None:
+            moved[0] = time.monotonic()
+
         def body_sink(chunk: memoryview, offset: int, **_: Any) -> None:
+            moved[0] = time.monotonic()
             # An exception escaping into awscrt would only cancel the request: keep it to raise.
             try:
                 if on_body is not None:
@@ -172,9 +222,10 @@ class CrtEngine:
             operation_name=operation,
             on_headers=on_headers,
             on_body=body_sink if on_body is not None else None,
+            on_progress=on_progress,
         )
         try:
-            s3_request.finished_future.result()
+            self._wait(s3_request, moved)
         except AwsCrtError as exc:
             if failure:
                 raise failure[0] from None
@@ -182,6 +233,25 @@ class CrtEngine:
         if failure:
             raise failure[0]
         return response
+
+    def _wait(self, s3_request: Any, moved: list[float]) -> None:
+        """Wait for the request to finish; cancel it once nothing has moved for the read timeout."""
+        future = s3_request.finished_future
+        limit = self.config.read_timeout
+        while True:
+            idle = time.monotonic() - moved[0]
+            if idle >= limit:
+                s3_request.cancel()
+                # Its callbacks must be over before a retry writes to the same file; the
+                # cancelled request's own error says nothing more.
+                with contextlib.suppress(Exception):
+                    future.result(timeout=limit)
+                raise _Stalled
+            try:
+                future.result(timeout=limit - idle)
+                return
+            except FutureTimeout:
+                continue
 
     def _translate(self, exc: Any, operation: str, key: str) -> errors.DtoolS3Error:
         status = getattr(exc, "status_code", None)
@@ -196,6 +266,14 @@ class CrtEngine:
             )
             return errors.translate(client_error, self.bucket, key, self.config.endpoint_url)
         name = str(getattr(exc, "name", ""))
+        if any(part in name for part in ("CLOSED", "RESET", "BROKEN_PIPE")):
+            # Connected, then cut off on every attempt: not an unreachable endpoint.
+            verb = "reading" if operation == "GetObject" else "sending"
+            return errors.TransferFailed(
+                f"{verb} s3://{self.bucket}/{key} failed {self.config.max_attempts} times "
+                f"({name}): the connection keeps breaking; check the network and the server, "
+                "or raise DTOOL_S3_MAX_ATTEMPTS"
+            )
         cause: Exception = exc
         if "TLS" in name:
             cause = SSLError(endpoint_url=self._endpoint, error=getattr(exc, "message", name))

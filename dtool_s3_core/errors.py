@@ -213,7 +213,10 @@ def translate(exc: Exception, bucket: str, key: str | None, endpoint: str | None
             "and your network"
         )
     if isinstance(exc, ReadTimeoutError):
-        return EndpointUnreachable(f"{where_ep} stopped answering while working on {where}")
+        return EndpointUnreachable(
+            f"{where_ep} stopped answering while working on {where}: try again later, or raise "
+            f"DTOOL_S3_READ_TIMEOUT_{bucket} (seconds) for a slow server"
+        )
     if isinstance(exc, BotoCoreError):
         return TransferFailed(f"S3 request on {where} failed: {_first_line(exc)}")
     return TransferFailed(f"S3 request on {where} failed: {type(exc).__name__}: {_first_line(exc)}")

@@ -154,6 +154,25 @@ def _report(on_bytes: OnBytes | None, count: int) -> None:
         on_bytes(count)
 
 
+class ByteProgress:
+    """Tells ``on_bytes`` each byte of one object once, however many attempts move it.
+
+    A retried attempt starts again at byte 0 (:func:`.client.retrying`, awscrt's own retries);
+    counting it again would push a progress bar past 100 %. Callers say how far an attempt has
+    got; only what lies beyond the furthest point so far is reported.
+    """
+
+    def __init__(self, on_bytes: OnBytes | None) -> None:
+        self._on_bytes = on_bytes
+        self._told = 0
+
+    def reached(self, position: int) -> None:
+        """The current attempt has moved the object's bytes up to ``position``."""
+        if position > self._told:
+            _report(self._on_bytes, position - self._told)
+            self._told = position
+
+
 def _put(
     client: S3Client,
     key: str,
@@ -262,8 +281,8 @@ def download(
     ones as one botocore stream (see :func:`_small`); either way the MD5 is computed once, in
     order, as the bytes arrive.
 
-    :param on_bytes: told the size of each chunk as it is received (a retried attempt counts
-                     again)
+    :param on_bytes: told the size of each chunk as it is received (each byte once, retries
+                     included)
     :raises IntegrityError: if the content does not match what the manifest says
     :raises LocalFileError: for local problems such as a full disk (the partial file is removed)
     """
@@ -271,6 +290,7 @@ def download(
     with _local_writes(target.parent, where):
         target.parent.mkdir(parents=True, exist_ok=True)
     engine = client.engine
+    progress = ByteProgress(on_bytes)
 
     def attempt() -> Path:
         with _local_writes(target.parent, where):
@@ -280,9 +300,9 @@ def download(
         try:
             with os.fdopen(fd, "wb") as out:
                 if engine is not None and _small(client, expected_size):
-                    md5hex, size = _receive_crt(engine, key, out, on_bytes)
+                    md5hex, size = _receive_crt(engine, key, out, progress)
                 else:
-                    md5hex, size = _receive_botocore(client, key, out, on_bytes)
+                    md5hex, size = _receive_botocore(client, key, out, progress)
             _check(where, md5hex, size, expected_md5, expected_size)
             os.replace(tmp_name, target)
         except BaseException as exc:
@@ -296,7 +316,7 @@ def download(
 
 
 def _receive_botocore(
-    client: S3Client, key: str, out: BinaryIO, on_bytes: OnBytes | None
+    client: S3Client, key: str, out: BinaryIO, progress: ByteProgress
 ) -> tuple[str, int]:
     body = client.call("get_object", key)["Body"]
     md5 = hashlib.md5()
@@ -305,7 +325,7 @@ def _receive_botocore(
         md5.update(chunk)
         size += len(chunk)
         out.write(chunk)
-        _report(on_bytes, len(chunk))
+        progress.reached(size)
     return md5.hexdigest(), size
 
 
@@ -321,7 +341,7 @@ def _small(client: S3Client, size: int | None) -> bool:
 
 
 def _receive_crt(
-    engine: CrtEngine, key: str, out: BinaryIO, on_bytes: OnBytes | None
+    engine: CrtEngine, key: str, out: BinaryIO, progress: ByteProgress
 ) -> tuple[str, int]:
     md5 = hashlib.md5()
     fd = out.fileno()
@@ -329,18 +349,23 @@ def _receive_crt(
     hashed = 0
 
     def sink(chunk: memoryview, offset: int) -> None:
-        nonlocal received, hashed
+        nonlocal md5, received, hashed
         _write_at(fd, chunk, offset)
-        # Bodies arrive in order; a retried request may start again at 0, then hash the file.
+        if offset == 0 and hashed:
+            # A retried request starts again and overwrites the file: hash its bytes, not a
+            # mix of two answers (which a changing or hostile server could make differ).
+            md5, hashed = hashlib.md5(), 0
         if offset == hashed:
             md5.update(chunk)
             hashed += len(chunk)
+        # Never lowered: a shorter retry leaves a stale tail in the file, and the mismatch below
+        # then sends the check to what is on disk.
         received = max(received, offset + len(chunk))
-        _report(on_bytes, len(chunk))
+        progress.reached(offset + len(chunk))
 
     engine.send("GetObject", "GET", key, on_body=sink)
     if hashed != received:
-        # Out-of-order delivery: hash what is on disk rather than trust a partial digest.
+        # Out-of-order or uneven delivery: hash what is on disk rather than a partial digest.
         out.flush()
         with open(out.fileno(), "rb", closefd=False) as again:
             again.seek(0)

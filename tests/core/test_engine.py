@@ -11,6 +11,7 @@ import base64
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,3 +211,102 @@ def test_small_items_cost_one_request_each(
     for direction in (0, 1):
         per_item = (totals[101][direction] - totals[1][direction]) / 100
         assert per_item <= 1.02, totals
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_stalled_answer_is_given_up_and_retried(
+    engine: str, s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    """DTOOL_S3_READ_TIMEOUT holds for both engines (awscrt has none of its own): a server that
+    goes quiet costs one timeout and a retry, never a hang, and progress counts each byte once."""
+    with S3Proxy(s3.endpoint_url, fault_rate=0.4, fault_kinds=("stall",), seed=3) as proxy:
+        proxy.fault_methods = ("GET",)
+        client = client_for(s3, bucket, proxy.url, engine=engine, read_timeout=1.0, **SMALL_PARTS)
+        stalled = []
+        # 4 KiB comes through the native engine (when on), 6 MiB as one botocore stream.
+        for sizes in ((4096,) * 3, (6 * MiB,) * 3):
+            for number, size in enumerate(sizes):
+                data = os.urandom(size)
+                client.put_bytes(f"k{number}", data)
+                received: list[int] = []
+                out = transfer.download(
+                    client,
+                    f"k{number}",
+                    tmp_path / f"out-{size}-{number}",
+                    hashlib.md5(data).hexdigest(),
+                    size,
+                    on_bytes=received.append,
+                )
+                assert out.read_bytes() == data
+                assert sum(received) == size
+            stalled.append(proxy.stats.snapshot()["faults_by_kind"].get("stall", 0))
+        assert 0 < stalled[0] < stalled[1]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_server_that_stops_answering_is_one_line(
+    engine: str, s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    with S3Proxy(s3.endpoint_url, fault_rate=1.0, fault_kinds=("stall",)) as proxy:
+        proxy.fault_methods = ("GET",)
+        client = client_for(s3, bucket, proxy.url, engine=engine, read_timeout=0.5, max_attempts=2)
+        client.put_bytes("item", b"data")
+        target = tmp_path / "out" / "item"
+        with pytest.raises(errors.EndpointUnreachable) as stalled:
+            transfer.download(client, "item", target, hashlib.md5(b"data").hexdigest(), 4)
+        assert str(stalled.value) == (
+            f"{proxy.url} stopped answering while working on s3://{bucket}/item: try again "
+            f"later, or raise DTOOL_S3_READ_TIMEOUT_{bucket} (seconds) for a slow server"
+        )
+        assert list(target.parent.iterdir()) == []
+        assert proxy.stats.snapshot()["faults_by_kind"]["stall"] == 2
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_body_cut_midway_is_fetched_again_and_counted_once(
+    engine: str, s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    with S3Proxy(s3.endpoint_url, fault_rate=0.5, fault_kinds=("truncate",), seed=8) as proxy:
+        proxy.fault_methods = ("GET",)
+        client = client_for(s3, bucket, proxy.url, engine=engine, **SMALL_PARTS)
+        cut = []
+        # 64 KiB comes through the native engine (when on), 6 MiB as one botocore stream.
+        for sizes in ((64 * 1024,) * 3, (6 * MiB,) * 2):
+            for number, size in enumerate(sizes):
+                data = os.urandom(size)
+                client.put_bytes(f"k{number}", data)
+                received: list[int] = []
+                out = transfer.download(
+                    client,
+                    f"k{number}",
+                    tmp_path / f"out-{size}-{number}",
+                    hashlib.md5(data).hexdigest(),
+                    size,
+                    on_bytes=received.append,
+                )
+                assert out.read_bytes() == data
+                assert sum(received) == size
+            cut.append(proxy.stats.snapshot()["faults_by_kind"].get("truncate", 0))
+        assert 0 < cut[0] < cut[1]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_body_cut_on_every_attempt_is_one_line(
+    engine: str, s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    with S3Proxy(s3.endpoint_url, fault_rate=1.0, fault_kinds=("truncate",)) as proxy:
+        proxy.fault_methods = ("GET",)
+        client = client_for(s3, bucket, proxy.url, engine=engine, max_attempts=2, **SMALL_PARTS)
+        target = tmp_path / "out" / "item"
+        for size in (4096, 6 * MiB):
+            data = os.urandom(size)
+            client.put_bytes("item", data)
+            with pytest.raises(errors.TransferFailed) as cut:
+                transfer.download(client, "item", target, hashlib.md5(data).hexdigest(), size)
+            assert re.fullmatch(
+                rf"reading s3://{bucket}/item failed 2 times \(\w+\): the connection keeps "
+                "breaking; check the network and the server, or raise DTOOL_S3_MAX_ATTEMPTS",
+                str(cut.value),
+            ), str(cut.value)
+            assert list(target.parent.iterdir()) == []
+        assert proxy.stats.snapshot()["faults_by_kind"]["truncate"] == 4
