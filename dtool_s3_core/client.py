@@ -79,6 +79,7 @@ class _ClientCache:
         self._lock = threading.Lock()
         self._clients: dict[tuple[Any, ...], tuple[BaseClient, Any]] = {}
         self._engines: dict[tuple[Any, ...], CrtEngine | None] = {}
+        self._why_not: dict[tuple[Any, ...], str] = {}
 
     def get(self, config: S3Config, unsigned: bool = False) -> BaseClient:
         return self._get(config, unsigned)[0]
@@ -100,12 +101,23 @@ class _ClientCache:
             if key in self._engines:
                 return self._engines[key]
         client, session = self._get(config, False)
-        engine = _build_engine(config, client, session)
+        engine, reason = _build_engine(config, client, session)
         with self._lock:
+            if reason is not None:
+                self._why_not.setdefault(key, reason)
             return self._engines.setdefault(key, engine)
 
+    def why_not_engine(self, config: S3Config) -> str | None:
+        """Why botocore carries this bucket's item bodies, or None when the fast engine does."""
+        if self.engine(config) is not None:
+            return None
+        with self._lock:
+            return self._why_not.get((config.bucket, *config.client_key()))
 
-def _build_engine(config: S3Config, client: BaseClient, session: Any) -> CrtEngine | None:
+
+def _build_engine(
+    config: S3Config, client: BaseClient, session: Any
+) -> tuple[CrtEngine | None, str | None]:
     from . import crt
 
     # The same endpoint, region and credential chain botocore resolved for this bucket.
@@ -115,8 +127,8 @@ def _build_engine(config: S3Config, client: BaseClient, session: Any) -> CrtEngi
     reason = crt.unsupported_reason(config, endpoint, credentials)
     if reason is not None:
         logger.debug("item transfers of s3://%s use botocore: %s", config.bucket, reason)
-        return None
-    return crt.CrtEngine(config, endpoint, region, credentials)
+        return None, reason
+    return crt.CrtEngine(config, endpoint, region, credentials), None
 
 
 def _build_client(config: S3Config, unsigned: bool) -> tuple[BaseClient, Any]:
@@ -174,6 +186,11 @@ class S3Client:
     def engine(self) -> CrtEngine | None:
         """The fast engine for item bodies (``DTOOL_S3_ENGINE``), None to use botocore."""
         return _CLIENTS.engine(self.config)
+
+    @property
+    def why_not_engine(self) -> str | None:
+        """Why botocore carries item bodies here, or None when the fast engine does."""
+        return _CLIENTS.why_not_engine(self.config)
 
     def __repr__(self) -> str:
         endpoint = errors.redact_url(self.config.endpoint_url)

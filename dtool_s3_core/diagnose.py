@@ -2,25 +2,29 @@
 
 :func:`settings_report` lists each resolved setting with where it came from, secrets masked;
 :func:`run_checks` tries the bucket step by step (endpoint, TLS, credentials, bucket, listing,
-optionally a write, ACLs for public publishing), each check one line that says OK or the fix.
+optionally a write, ACLs for public publishing, the engine that carries item bodies), each check
+one line that says OK or the fix.
 A check that cannot run because an earlier one failed is skipped, so one fault is one failure.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import ssl
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import errors
+from . import errors, transfer
 from .client import S3Client
 from .config import Provenance, S3Config, explain_config
 from .keys import normalise_prefix
@@ -200,11 +204,13 @@ def run_checks(config: S3Config, write_test: bool = False) -> list[Check]:
             )
         )
     checks.extend(_write_and_acl(client, config, prefix, write_test))
+    wrote = write_test and not any(c.name == "write" and c.failed for c in checks)
+    checks.append(_engine(client, prefix, write_test, wrote))
     return checks
 
 
 def _skipper(checks: list[Check]) -> Callable[..., list[Check]]:
-    order = ["tls", "credentials", "bucket", "listing", "write", "acl"]
+    order = ["tls", "credentials", "bucket", "listing", "write", "acl", "engine"]
 
     def skip_all(reason: str, *first: str) -> list[Check]:
         start = order.index(first[0]) if first else len(order)
@@ -310,6 +316,40 @@ def _write_and_acl(
         )
     checks.append(acl)
     return checks
+
+
+def _engine(client: S3Client, prefix: str, write_test: bool, wrote: bool) -> Check:
+    reason = client.why_not_engine
+    if reason is not None:
+        return Check("OK", "engine", f"item bodies go through botocore ({reason})")
+    if write_test and not wrote:
+        return Check("SKIP", "engine", "not tried: the write test failed")
+    if not write_test:
+        return Check("OK", "engine", "item bodies go through awscrt (--write-test tries it)")
+    where = f"s3://{client.bucket}/{prefix}"
+    key = f"{prefix}dtool-s3-doctor-{uuid.uuid4().hex}"
+    data = b"dtool s3 doctor engine test\n"
+    try:
+        # One small file both ways: the path every small item takes.
+        with tempfile.TemporaryDirectory() as scratch:
+            source = Path(scratch) / "sent"
+            source.write_bytes(data)
+            with source.open("rb") as stream:
+                budget = transfer.memory_budget(client.config)
+                transfer.upload_stream(client, key, stream, lambda _: {}, budget)
+            transfer.download(
+                client, key, Path(scratch) / "received", hashlib.md5(data).hexdigest(), len(data)
+            )
+    except errors.DtoolS3Error as exc:
+        return Check(
+            "FAIL",
+            "engine",
+            f"awscrt could not write and read back one object under {where} ({exc}): set "
+            f"DTOOL_S3_ENGINE_{client.bucket}=botocore",
+        )
+    finally:
+        _code(lambda: client.call("delete_object", key))
+    return Check("OK", "engine", f"item bodies go through awscrt: wrote and read back {where}")
 
 
 def _presigned(expiry: int) -> Check:

@@ -9,7 +9,10 @@ import click
 @click.option(
     "--write-test",
     is_flag=True,
-    help="Also write and delete one object under the dataset prefix (and try its ACL).",
+    help=(
+        "Also write and delete one object under the dataset prefix (and try its ACL), and send "
+        "one through the item-body engine."
+    ),
 )
 @click.argument("bucket_uri")
 def doctor(write_test: bool, bucket_uri: str) -> None:
@@ -18,7 +21,8 @@ def doctor(write_test: bool, bucket_uri: str) -> None:
     Each setting is shown with its source (override, environment variable, dtool.json key,
     default, or the AWS chain with its profile); secrets are never shown. Then each check prints
     one line, OK or the fix: endpoint reachable, TLS, credentials accepted, bucket exists,
-    listing allowed, writing allowed (--write-test), ACLs usable for 'dtool publish'. The exit
+    listing allowed, writing allowed (--write-test), ACLs usable for 'dtool publish', and which
+    engine carries item bodies (awscrt, or botocore and why; --write-test tries it). The exit
     status is 1 if a check fails.
     """
     # The S3 stack loads when a command runs, not when dtool starts.

@@ -227,7 +227,7 @@ def test_doctor_shows_sources_and_never_the_secret(
     assert f"{config} key DTOOL_S3_MAX_CONCURRENCY" in out
     assert "environment DTOOL_S3_DATASET_PREFIX" in out
     assert "******** (set, hidden)" in out
-    checks = {line.split()[1]: line.split()[0] for line in out.splitlines()[-7:]}
+    checks = {line.split()[1]: line.split()[0] for line in out.splitlines()[-8:]}
     assert checks == {
         "endpoint": "OK",
         "tls": "OK",
@@ -236,9 +236,18 @@ def test_doctor_shows_sources_and_never_the_secret(
         "listing": "OK",
         "write": "OK",
         "acl": "OK" if s3.supports_public_acl else "FAIL",
+        "engine": "OK",
     }
+    assert f"item bodies go through awscrt: wrote and read back s3://{bucket}/team/" in out
     assert result.returncode == (0 if s3.supports_public_acl else 1)
     assert s3.client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    dtool.env["DTOOL_S3_ENGINE"] = "botocore"
+    fallback = dtool.run("s3", "doctor", f"s3://{bucket}", check=False)
+    assert fallback.stdout.splitlines()[-1].split(maxsplit=2) == [
+        "OK",
+        "engine",
+        "item bodies go through botocore (DTOOL_S3_ENGINE is botocore)",
+    ]
 
 
 def test_doctor_fails_in_one_line_for_a_missing_bucket(dtool: Dtool, s3: S3Server) -> None:
@@ -316,12 +325,15 @@ def test_doctor_fails_in_one_line_for_a_certificate_of_another_host(
         },
     )
     result = dtool.run("s3", "doctor", "s3://tls-bucket", check=False)
-    checks = [line.split(maxsplit=2) for line in result.stdout.splitlines()[-7:]]
+    checks = [line.split(maxsplit=2) for line in result.stdout.splitlines()[-8:]]
     assert result.returncode == 1 and "tls-secret" not in result.stdout + result.stderr
     assert [c[:2] for c in checks] == [
         ["OK", "endpoint"],
         ["FAIL", "tls"],
-        *([["SKIP", name] for name in ("credentials", "bucket", "listing", "write", "acl")]),
+        *(
+            ["SKIP", name]
+            for name in ("credentials", "bucket", "listing", "write", "acl", "engine")
+        ),
     ]
     assert checks[1][2].startswith("TLS handshake with 127.0.0.1 failed (")
 
