@@ -357,11 +357,8 @@ def retrying(fn: Callable[[], T], max_attempts: int, what: str) -> T:
             if isinstance(exc, errors.DtoolS3Error):
                 raise
             if attempt == max_attempts:
-                raise errors.TransferFailed(
-                    f"reading {what} failed {max_attempts} times ({type(exc).__name__}): the "
-                    "connection keeps breaking; check the network and the server, or raise "
-                    "DTOOL_S3_MAX_ATTEMPTS"
-                ) from exc
+                cause = type(exc).__name__
+                raise errors.connection_broke("reading", what, max_attempts, cause) from exc
             delay = random.uniform(0, min(20.0, 0.1 * 2**attempt))
             logger.info("retrying %s after %s (attempt %d)", what, type(exc).__name__, attempt)
             time.sleep(delay)

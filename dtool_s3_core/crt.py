@@ -269,11 +269,8 @@ class CrtEngine:
         if any(part in name for part in ("CLOSED", "RESET", "BROKEN_PIPE")):
             # Connected, then cut off on every attempt: not an unreachable endpoint.
             verb = "reading" if operation == "GetObject" else "sending"
-            return errors.TransferFailed(
-                f"{verb} s3://{self.bucket}/{key} failed {self.config.max_attempts} times "
-                f"({name}): the connection keeps breaking; check the network and the server, "
-                "or raise DTOOL_S3_MAX_ATTEMPTS"
-            )
+            where = f"s3://{self.bucket}/{key}"
+            return errors.connection_broke(verb, where, self.config.max_attempts, name)
         cause: Exception = exc
         if "TLS" in name:
             cause = SSLError(endpoint_url=self._endpoint, error=getattr(exc, "message", name))

@@ -81,6 +81,16 @@ class TransferFailed(DtoolS3Error, OSError):
     """S3 answered with an error that is none of the above."""
 
 
+def connection_broke(verb: str, where: str, attempts: int, cause: str) -> TransferFailed:
+    """A connection was made and then cut off, on every one of ``attempts`` attempts."""
+    how = "once (" if attempts == 1 else f"{attempts} times ("
+    broke = "broke" if attempts == 1 else "keeps breaking"
+    return TransferFailed(
+        f"{verb} {where} failed {how}{cause}): the connection {broke}; check the network and "
+        "the server, or raise DTOOL_S3_MAX_ATTEMPTS"
+    )
+
+
 def redact_url(url: str | None) -> str | None:
     """Return ``url`` without user:password (an endpoint may carry them; messages must not)."""
     if not url:

@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, VENV_BIN, Dtool, bucket_env
 from tests.support.proxy import S3Proxy
 from tests.support.servers import S3Server
@@ -105,13 +107,14 @@ def test_a_library_users_failed_upload_is_reported_at_exit_and_their_handlers_ru
     assert "Traceback" not in stderr
 
 
+@pytest.mark.parametrize("fault", ["slowdown", "reset"])
 def test_the_dtool_cli_fails_a_command_whose_queued_upload_failed(
-    dtool: Dtool, s3: S3Server, bucket: str, tmp_path: Path
+    fault: str, dtool: Dtool, s3: S3Server, bucket: str, tmp_path: Path
 ) -> None:
     uri = dtool.create("cli", f"s3://{bucket}")
     item = tmp_path / "item.bin"
     item.write_bytes(b"y" * 1000)
-    with S3Proxy(s3.endpoint_url) as proxy:
+    with S3Proxy(s3.endpoint_url, fault_kinds=(fault,)) as proxy:
         faulty = Dtool(VENV_BIN, dict(dtool.env))
         faulty.env[f"DTOOL_S3_ENDPOINT_{bucket}"] = proxy.url
         faulty.env["DTOOL_S3_MAX_ATTEMPTS"] = "1"
