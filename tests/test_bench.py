@@ -29,3 +29,18 @@ def test_benchmark_quick_pass() -> None:
     for tool in ("dtool-s3 0.14.1", "dtool-s3-core", "boto3 (raw)"):
         assert tool in result.stdout
     assert "load: 50 items: S3 -> local" in result.stdout
+
+
+@pytest.mark.slow
+def test_speed_suite_quick_pass() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--suite", "speed", "--quick", "--no-output"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for tool in ("dtool cp (crt engine)", "dtool s3 cp (crt engine)", "s5cmd", "rclone"):
+        assert tool in result.stdout
