@@ -12,8 +12,9 @@ from pathlib import Path
 
 import dtoolcore
 import pytest
+from dtoolcore.storagebroker import DiskStorageBroker
 
-from dtool_s3_core import create_dataset
+from dtool_s3_core import api, create_dataset
 from dtool_s3_core.broker import S3StorageBroker
 from tests.conftest import (
     SOURCE_FILES,
@@ -82,6 +83,37 @@ def test_cp_local_to_s3_to_local_leaves_the_cache_empty(
     resumed = dtool("s3", "cp", "--resume", uri, str(tmp_path / "out")).splitlines()
     assert f"{len(SOURCE_FILES)} skipped" in resumed[0] and resumed[-1] == copied_uri
     assert dtool("s3", "cp", "--quiet", "--resume", uri, str(tmp_path / "out")) == copied_uri + "\n"
+
+
+def test_a_download_to_disk_reads_each_item_once(
+    dtool: Dtool, s3: S3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy is frozen with the MD5s verified while downloading: dtoolcore's disk hasher
+    (which its freeze would run over every item, a second read of the whole dataset) never runs,
+    and the real ``dtool verify -f`` (which re-hashes every file) agrees with the manifest."""
+    local = make_source_dataset(tmp_path / "local")
+    hashed: list[str] = []
+    disk_hasher = DiskStorageBroker.hasher
+
+    class Counting:
+        name = disk_hasher.name
+
+        def __call__(self, filename: str) -> str:
+            hashed.append(filename)
+            return str(disk_hasher(filename))
+
+    with use_server(s3, bucket, tmp_path):
+        uri = api.copy(local.as_uri(), f"s3://{bucket}").uri
+        (tmp_path / "out").mkdir()
+        monkeypatch.setattr(DiskStorageBroker, "hasher", Counting())
+        copied = api.copy(uri, str(tmp_path / "out")).uri
+        frozen_at = dtoolcore.DataSet.from_uri(uri).admin_metadata["frozen_at"]
+    assert hashed == []
+    monkeypatch.undo()
+    assert "All good" in dtool("verify", "-f", copied)
+    assert dtool.run("diff", "--full", str(local), copied).returncode == 0
+    assert "kind" in dtool("overlays", "show", copied)
+    assert dtoolcore.DataSet.from_uri(copied).admin_metadata["frozen_at"] == frozen_at
 
 
 def test_resume_to_local_replaces_partial_files(dtool: Dtool, bucket: str, tmp_path: Path) -> None:
