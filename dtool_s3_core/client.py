@@ -78,8 +78,8 @@ class _ClientCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._clients: dict[tuple[Any, ...], tuple[BaseClient, Any]] = {}
-        self._engines: dict[tuple[Any, ...], CrtEngine | None] = {}
-        self._why_not: dict[tuple[Any, ...], str] = {}
+        # (engine, why there is none) per bucket and client settings.
+        self._engines: dict[tuple[Any, ...], tuple[CrtEngine | None, str | None]] = {}
 
     def get(self, config: S3Config, unsigned: bool = False) -> BaseClient:
         return self._get(config, unsigned)[0]
@@ -95,24 +95,22 @@ class _ClientCache:
 
     def engine(self, config: S3Config) -> CrtEngine | None:
         """The fast engine for item bodies, or None where botocore has to carry them."""
+        return self._engine(config)[0]
+
+    def why_not_engine(self, config: S3Config) -> str | None:
+        """Why botocore carries this bucket's item bodies, or None when the fast engine does."""
+        return self._engine(config)[1]
+
+    def _engine(self, config: S3Config) -> tuple[CrtEngine | None, str | None]:
         # An engine addresses one bucket (a botocore client serves any).
         key = (config.bucket, *config.client_key())
         with self._lock:
             if key in self._engines:
                 return self._engines[key]
         client, session = self._get(config, False)
-        engine, reason = _build_engine(config, client, session)
+        built = _build_engine(config, client, session)
         with self._lock:
-            if reason is not None:
-                self._why_not.setdefault(key, reason)
-            return self._engines.setdefault(key, engine)
-
-    def why_not_engine(self, config: S3Config) -> str | None:
-        """Why botocore carries this bucket's item bodies, or None when the fast engine does."""
-        if self.engine(config) is not None:
-            return None
-        with self._lock:
-            return self._why_not.get((config.bucket, *config.client_key()))
+            return self._engines.setdefault(key, built)
 
 
 def _build_engine(
@@ -343,11 +341,16 @@ class S3Client:
         return True
 
 
+def backoff(attempt: int) -> None:
+    """Wait before the next attempt: exponential with full jitter, at most 20 s."""
+    time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
+
+
 def retrying(fn: Callable[[], T], max_attempts: int, what: str) -> T:
     """Call ``fn`` again when reading a response body fails midway (reset, truncation, timeout).
 
     Botocore retries a request until its headers arrive; a body that breaks afterwards surfaces
-    here. Backoff is exponential with full jitter, capped at 20 s per wait.
+    here, and waits :func:`backoff` between attempts.
     """
     for attempt in range(1, max_attempts + 1):
         try:
@@ -359,7 +362,6 @@ def retrying(fn: Callable[[], T], max_attempts: int, what: str) -> T:
             if attempt == max_attempts:
                 cause = type(exc).__name__
                 raise errors.connection_broke("reading", what, max_attempts, cause) from exc
-            delay = random.uniform(0, min(20.0, 0.1 * 2**attempt))
             logger.info("retrying %s after %s (attempt %d)", what, type(exc).__name__, attempt)
-            time.sleep(delay)
+            backoff(attempt)
     raise AssertionError("unreachable")

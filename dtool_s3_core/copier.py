@@ -36,7 +36,7 @@ from . import errors, validate
 from .client import S3Client, retrying
 from .dataset import S3Dataset, item_metadata
 from .sources import Source
-from .transfer import ByteBudget, ByteProgress, OnBytes, abort_multipart, memory_budget
+from .transfer import ByteBudget, HighWater, OnBytes, abort_multipart, memory_budget
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def _relay(
             f"item is corrupted; {dest.uri} stays a proto dataset"
         )
 
-    progress = ByteProgress(on_bytes)
+    progress = HighWater(on_bytes)
 
     def attempt() -> None:
         body = source.client.call("get_object", src_key)["Body"]
@@ -338,7 +338,7 @@ def _server_copy(source: S3Dataset, dest: S3Dataset, entry: validate.Entry) -> N
 def hash_object(client: S3Client, key: str, on_bytes: OnBytes | None = None) -> tuple[str, int]:
     """Return (MD5 hex, size) of an object's bytes as the server sends them now (1 MiB held)."""
 
-    progress = ByteProgress(on_bytes)
+    progress = HighWater(on_bytes)
 
     def attempt() -> tuple[str, int]:
         response = client.call("get_object", key)

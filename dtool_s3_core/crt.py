@@ -21,7 +21,6 @@ import contextlib
 import io
 import logging
 import os
-import random
 import re
 import threading
 import time
@@ -34,6 +33,7 @@ from xml.etree import ElementTree
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError, SSLError
 
 from . import errors
+from .client import backoff
 from .config import S3Config
 
 logger = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ class CrtEngine:
                     self.config.read_timeout,
                     attempt,
                 )
-                time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
+                backoff(attempt)
         raise AssertionError("unreachable")
 
     def _send_once(

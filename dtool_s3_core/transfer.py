@@ -154,7 +154,7 @@ def _report(on_bytes: OnBytes | None, count: int) -> None:
         on_bytes(count)
 
 
-class ByteProgress:
+class HighWater:
     """Tells ``on_bytes`` each byte of one object once, however many attempts move it.
 
     A retried attempt starts again at byte 0 (:func:`.client.retrying`, awscrt's own retries);
@@ -290,7 +290,7 @@ def download(
     with _local_writes(target.parent, where):
         target.parent.mkdir(parents=True, exist_ok=True)
     engine = client.engine
-    progress = ByteProgress(on_bytes)
+    progress = HighWater(on_bytes)
 
     def attempt() -> Path:
         with _local_writes(target.parent, where):
@@ -316,7 +316,7 @@ def download(
 
 
 def _receive_botocore(
-    client: S3Client, key: str, out: BinaryIO, progress: ByteProgress
+    client: S3Client, key: str, out: BinaryIO, progress: HighWater
 ) -> tuple[str, int]:
     body = client.call("get_object", key)["Body"]
     md5 = hashlib.md5()
@@ -341,7 +341,7 @@ def _small(client: S3Client, size: int | None) -> bool:
 
 
 def _receive_crt(
-    engine: CrtEngine, key: str, out: BinaryIO, progress: ByteProgress
+    engine: CrtEngine, key: str, out: BinaryIO, progress: HighWater
 ) -> tuple[str, int]:
     md5 = hashlib.md5()
     fd = out.fileno()

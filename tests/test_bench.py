@@ -11,14 +11,10 @@ import pytest
 from tests.conftest import ORACLE_BIN, ROOT
 
 
-@pytest.mark.slow
-def test_benchmark_quick_pass() -> None:
-    if not (ORACLE_BIN / "dtool").exists():
-        if os.environ.get("CI"):
-            pytest.fail("the dtool-s3 0.14.1 oracle is missing: run scripts/bootstrap.sh")
-        pytest.skip("the dtool-s3 0.14.1 oracle virtualenv is not installed")
+def quick_pass(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bench --quick --no-output`` with ``args``; it must succeed."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--no-output", "--latencies", "0"],
+        [sys.executable, "-m", "bench", "--quick", "--no-output", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -26,6 +22,16 @@ def test_benchmark_quick_pass() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.slow
+def test_benchmark_quick_pass() -> None:
+    if not (ORACLE_BIN / "dtool").exists():
+        if os.environ.get("CI"):
+            pytest.fail("the dtool-s3 0.14.1 oracle is missing: run scripts/bootstrap.sh")
+        pytest.skip("the dtool-s3 0.14.1 oracle virtualenv is not installed")
+    result = quick_pass("--latencies", "0")
     for tool in ("dtool-s3 0.14.1", "dtool-s3-core", "boto3 (raw)"):
         assert tool in result.stdout
     assert "load: 50 items: S3 -> local" in result.stdout
@@ -33,14 +39,6 @@ def test_benchmark_quick_pass() -> None:
 
 @pytest.mark.slow
 def test_speed_suite_quick_pass() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--suite", "speed", "--quick", "--no-output"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = quick_pass("--suite", "speed")
     for tool in ("dtool cp (crt engine)", "dtool s3 cp (crt engine)", "s5cmd", "rclone"):
         assert tool in result.stdout

@@ -54,6 +54,31 @@ def upload(client: S3Client, key: str, path: Path, on_bytes: list[int]) -> trans
         )
 
 
+def downloads_survive(
+    client: S3Client, proxy: S3Proxy, fault: str, tmp_path: Path, *groups: tuple[int, ...]
+) -> list[int]:
+    """Download objects of each group of sizes through ``proxy``; each arrives whole and is
+    counted once by progress. Returns the faults of kind ``fault`` injected after each group."""
+    injected = []
+    for sizes in groups:
+        for number, size in enumerate(sizes):
+            data = os.urandom(size)
+            client.put_bytes(f"k{number}", data)
+            received: list[int] = []
+            out = transfer.download(
+                client,
+                f"k{number}",
+                tmp_path / f"out-{size}-{number}",
+                hashlib.md5(data).hexdigest(),
+                size,
+                on_bytes=received.append,
+            )
+            assert out.read_bytes() == data
+            assert sum(received) == size
+        injected.append(proxy.stats.snapshot()["faults_by_kind"].get(fault, 0))
+    return injected
+
+
 @pytest.fixture
 def counted(proxy: S3Proxy) -> Iterator[S3Proxy]:
     proxy.stats.reset()
@@ -222,24 +247,8 @@ def test_a_stalled_answer_is_given_up_and_retried(
     with S3Proxy(s3.endpoint_url, fault_rate=0.4, fault_kinds=("stall",), seed=3) as proxy:
         proxy.fault_methods = ("GET",)
         client = client_for(s3, bucket, proxy.url, engine=engine, read_timeout=1.0, **SMALL_PARTS)
-        stalled = []
         # 4 KiB comes through the native engine (when on), 6 MiB as one botocore stream.
-        for sizes in ((4096,) * 3, (6 * MiB,) * 3):
-            for number, size in enumerate(sizes):
-                data = os.urandom(size)
-                client.put_bytes(f"k{number}", data)
-                received: list[int] = []
-                out = transfer.download(
-                    client,
-                    f"k{number}",
-                    tmp_path / f"out-{size}-{number}",
-                    hashlib.md5(data).hexdigest(),
-                    size,
-                    on_bytes=received.append,
-                )
-                assert out.read_bytes() == data
-                assert sum(received) == size
-            stalled.append(proxy.stats.snapshot()["faults_by_kind"].get("stall", 0))
+        stalled = downloads_survive(client, proxy, "stall", tmp_path, (4096,) * 3, (6 * MiB,) * 3)
         assert 0 < stalled[0] < stalled[1]
 
 
@@ -269,24 +278,9 @@ def test_a_body_cut_midway_is_fetched_again_and_counted_once(
     with S3Proxy(s3.endpoint_url, fault_rate=0.5, fault_kinds=("truncate",), seed=8) as proxy:
         proxy.fault_methods = ("GET",)
         client = client_for(s3, bucket, proxy.url, engine=engine, **SMALL_PARTS)
-        cut = []
         # 64 KiB comes through the native engine (when on), 6 MiB as one botocore stream.
-        for sizes in ((64 * 1024,) * 3, (6 * MiB,) * 2):
-            for number, size in enumerate(sizes):
-                data = os.urandom(size)
-                client.put_bytes(f"k{number}", data)
-                received: list[int] = []
-                out = transfer.download(
-                    client,
-                    f"k{number}",
-                    tmp_path / f"out-{size}-{number}",
-                    hashlib.md5(data).hexdigest(),
-                    size,
-                    on_bytes=received.append,
-                )
-                assert out.read_bytes() == data
-                assert sum(received) == size
-            cut.append(proxy.stats.snapshot()["faults_by_kind"].get("truncate", 0))
+        sizes = ((64 * 1024,) * 3, (6 * MiB,) * 2)
+        cut = downloads_survive(client, proxy, "truncate", tmp_path, *sizes)
         assert 0 < cut[0] < cut[1]
 
 
