@@ -26,6 +26,7 @@ from .diskcopy import copy_to_disk, is_disk_base
 from .keys import normalise_prefix
 from .publish import http_enable
 from .sources import LocalSource, S3Source, Source
+from .transfer import check_content
 from .uri import parse_uri
 
 
@@ -343,17 +344,10 @@ def verify_dataset(
         key = dataset.layout.item(ident)
         md5, size = hash_object(dataset.client, key, report.advance)
         report.item_done()
-        where = f"content differs: {entry.relpath}: {dataset.where(key)}"
-        if size != entry.size:
-            return (
-                f"{where} has {size} bytes but the manifest says {entry.size}: the item was "
-                "changed after the dataset was frozen"
-            )
-        if md5 != entry.md5:
-            return (
-                f"{where} has MD5 {md5} but the manifest says {entry.md5}: the item is "
-                "corrupted in the bucket"
-            )
+        try:
+            check_content(dataset.where(key), md5, size, entry.md5, entry.size)
+        except errors.IntegrityError as exc:
+            return f"content differs: {entry.relpath}: {exc}"
         return None
 
     found = dataset.run_all([partial(rehash, i) for i in common])

@@ -303,7 +303,7 @@ def download(
                     md5hex, size = _receive_crt(engine, key, out, progress)
                 else:
                     md5hex, size = _receive_botocore(client, key, out, progress)
-            _check(where, md5hex, size, expected_md5, expected_size)
+            check_content(where, md5hex, size, expected_md5, expected_size)
             os.replace(tmp_name, target)
         except BaseException as exc:
             Path(tmp_name).unlink(missing_ok=True)
@@ -382,9 +382,10 @@ def _write_at(fd: int, chunk: memoryview, offset: int) -> None:
         view, offset = view[written:], offset + written
 
 
-def _check(
+def check_content(
     where: str, md5hex: str, size: int, expected_md5: str | None, expected_size: int | None
 ) -> None:
+    """Raise :class:`IntegrityError` unless the bytes of ``where`` match the manifest."""
     if expected_size is not None and size != expected_size:
         raise errors.IntegrityError(
             f"{where} has {size} bytes but the manifest says {expected_size}: "
