@@ -214,6 +214,13 @@ class S3Client:
             response: dict[str, Any] = getattr(self._client, operation)(
                 Bucket=self.bucket, **params
             )
+        except ConnectionClosedError as exc:
+            # Botocore has tried every attempt; its message is a URL with the whole query.
+            name = self._client.meta.method_to_api_mapping.get(operation, operation)
+            where = f"s3://{self.bucket}/{key or ''}"
+            attempts = self.config.max_attempts
+            cause = type(exc).__name__
+            raise errors.connection_broke(f"{name} on", where, attempts, cause) from exc
         except (ClientError, BotoCoreError) as exc:
             raise errors.translate(exc, self.bucket, key, self.config.endpoint_url) from exc
         return response

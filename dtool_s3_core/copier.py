@@ -36,7 +36,14 @@ from . import errors, validate
 from .client import S3Client, retrying
 from .dataset import S3Dataset, item_metadata
 from .sources import Source
-from .transfer import ByteBudget, HighWater, OnBytes, abort_multipart, memory_budget
+from .transfer import (
+    ByteBudget,
+    HighWater,
+    OnBytes,
+    abort_multipart,
+    complete_multipart,
+    memory_budget,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -278,12 +285,7 @@ def _relay(
                 progress.reached(size)
             if md5.hexdigest() != entry.md5 or size != entry.size:
                 raise corrupted(md5.hexdigest(), size)
-            dest.client.call(
-                "complete_multipart_upload",
-                key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-            )
+            complete_multipart(dest.client, key, upload_id, parts)
         except BaseException:
             abort_multipart(dest.client, key, upload_id)
             raise
@@ -369,10 +371,7 @@ def _copy_in_parts(
                 CopySourceRange=f"bytes={start}-{end}",
             )
             parts.append({"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]})
-        done = client.call(
-            "complete_multipart_upload", key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-        )
+        return complete_multipart(client, key, upload_id, parts)
     except BaseException:
         abort_multipart(client, key, upload_id)
         raise
-    return str(done.get("ETag", "")).strip('"')

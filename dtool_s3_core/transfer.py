@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from . import errors
+from . import errors, validate
 from .client import S3Client, retrying
 from .config import MiB, S3Config
 
@@ -137,12 +137,7 @@ def upload_stream(
     upload_id = client.call("create_multipart_upload", key, Metadata=metadata(md5hex))["UploadId"]
     try:
         parts = _upload_parts(client, key, upload_id, stream, budget, on_bytes)
-        client.call(
-            "complete_multipart_upload",
-            key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": parts},
-        )
+        complete_multipart(client, key, upload_id, parts)
     except BaseException:
         abort_multipart(client, key, upload_id)
         raise
@@ -255,6 +250,54 @@ def _upload_parts(
             if any(f.done() and f.exception() for f in futures):
                 break
         return [f.result() for f in futures]
+
+
+def complete_multipart(
+    client: S3Client, key: str, upload_id: str, parts: list[dict[str, Any]]
+) -> str:
+    """Complete a multipart upload of ``parts`` (PartNumber, ETag) and return the object's ETag.
+
+    CompleteMultipartUpload is the one upload request that cannot simply be sent again: when
+    its answer is lost (a read timeout while the server assembles a large object, a cut
+    connection), the server may have completed the upload already, and every retry then finds
+    no upload (404 NoSuchUpload; moto answers 500). So a failed completion looks at the object:
+    if it carries the ETag that exactly these parts make, the upload did complete.
+    """
+    try:
+        response = client.call(
+            "complete_multipart_upload", key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+    except errors.DtoolS3Error as exc:
+        etag = multipart_etag([str(part["ETag"]) for part in parts])
+        if etag is None or _stored_etag(client, key) != etag:
+            raise
+        logger.info(
+            "s3://%s/%s: the server completed the upload, but its answer was lost (%s)",
+            client.bucket,
+            key,
+            exc,
+        )
+        return etag
+    return str(response.get("ETag", "")).strip('"')
+
+
+def multipart_etag(part_etags: list[str]) -> str | None:
+    """The ETag S3 gives an object completed from parts with these ETags (None: not MD5s)."""
+    digests = bytearray()
+    for quoted in part_etags:
+        etag = quoted.strip('"').lower()
+        if not validate.MD5_RE.match(etag):
+            return None
+        digests += bytes.fromhex(etag)
+    return f"{hashlib.md5(digests).hexdigest()}-{len(part_etags)}"
+
+
+def _stored_etag(client: S3Client, key: str) -> str | None:
+    try:
+        head = client.exists(key)
+    except errors.DtoolS3Error:
+        return None
+    return None if head is None else str(head.get("ETag", "")).strip('"')
 
 
 def abort_multipart(client: S3Client, key: str, upload_id: str) -> None:

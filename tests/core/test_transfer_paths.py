@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from tests.conftest import Dtool, local_dataset
@@ -31,3 +32,52 @@ def test_each_upload_path_stores_verified_content(
     dtool("cp", uri, (tmp_path / "down").as_uri())
     for name, data in contents.items():
         assert (tmp_path / "down" / "paths" / "data" / name).read_bytes() == data
+
+
+def test_a_completion_whose_answer_is_lost_is_found_done(
+    dtool: Dtool, proxy: S3Proxy, bucket: str, tmp_path: Path
+) -> None:
+    # The server assembles the object, but no CompleteMultipartUpload answer reaches the
+    # client: the first attempt's is cut off, and every retry finds the upload gone.
+    proxy.fault_rate = 1.0
+    proxy.fault_kinds = ("lose",)
+    proxy.fault_operations = ("CompleteMultipartUpload",)
+    contents = {"parts.bin": os.urandom(13 * MiB)}
+    local_dataset(tmp_path, "lost", contents)
+    dtool.env[f"DTOOL_S3_ENDPOINT_{bucket}"] = proxy.url
+    dtool.env["DTOOL_S3_MULTIPART_THRESHOLD"] = "12MiB"
+    dtool.env["DTOOL_S3_MULTIPART_PART_SIZE"] = "5MiB"
+    dtool.env["DTOOL_S3_MAX_ATTEMPTS"] = "2"
+
+    uri = dtool("cp", "-q", (tmp_path / "lost").as_uri(), f"s3://{bucket}").strip()
+
+    operations = proxy.stats.snapshot()["by_operation"]
+    assert operations["CompleteMultipartUpload"] == 2
+    assert "AbortMultipartUpload" not in operations
+    proxy.fault_rate = 0.0
+    assert "All good" in dtool("verify", "-f", uri)
+    (tmp_path / "down").mkdir()
+    dtool("cp", "-q", uri, (tmp_path / "down").as_uri())
+    assert (tmp_path / "down" / "lost" / "data" / "parts.bin").read_bytes() == contents["parts.bin"]
+
+
+def test_a_request_cut_off_on_every_attempt_is_one_line(
+    dtool: Dtool, proxy: S3Proxy, bucket: str, tmp_path: Path
+) -> None:
+    proxy.fault_rate = 1.0
+    proxy.fault_kinds = ("reset",)
+    proxy.fault_operations = ("CreateMultipartUpload",)
+    local_dataset(tmp_path, "cut", {"parts.bin": os.urandom(13 * MiB)})
+    dtool.env[f"DTOOL_S3_ENDPOINT_{bucket}"] = proxy.url
+    dtool.env["DTOOL_S3_MULTIPART_THRESHOLD"] = "12MiB"
+    dtool.env["DTOOL_S3_MAX_ATTEMPTS"] = "2"
+
+    result = dtool.run("cp", "-q", (tmp_path / "cut").as_uri(), f"s3://{bucket}", check=False)
+
+    assert result.returncode == 1
+    assert re.fullmatch(
+        rf"Error: CreateMultipartUpload on s3://{bucket}/[0-9a-f-]{{36}}/data/[0-9a-f]{{40}} "
+        r"failed 2 times \(ConnectionClosedError\): the connection keeps breaking; check the "
+        r"network and the server, or raise DTOOL_S3_MAX_ATTEMPTS",
+        result.stderr.strip(),
+    ), result.stderr

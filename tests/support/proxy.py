@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 FAULT_KINDS: tuple[str, ...] = ("slowdown", "reset", "500")
 """The faults a client sees at once, in place of an answer (what the fault-rate tests mix)."""
 
-KNOWN_FAULTS: tuple[str, ...] = (*FAULT_KINDS, "truncate", "stall")
+KNOWN_FAULTS: tuple[str, ...] = (*FAULT_KINDS, "truncate", "stall", "lose")
 """Every fault :class:`S3Proxy` knows how to inject."""
 
 # Big enough that a 200 MiB body costs a few hundred system calls, small enough that memory does
@@ -234,7 +234,8 @@ class S3Proxy:
     * ``"reset"``: close the client connection with a TCP reset instead of answering;
     * ``"500"``: answer 500 InternalError without forwarding;
     * ``"truncate"``: forward, relay the headers and half of the response body, then close;
-    * ``"stall"``: read the request, answer nothing for ``stall_seconds``, then reset.
+    * ``"stall"``: read the request, answer nothing for ``stall_seconds``, then reset;
+    * ``"lose"``: forward, so the server carries the request out, then reset instead of answering.
 
     The request body is read in full first in each case, as a server would. ``seed`` makes the
     fault draws reproducible. ``timeout`` bounds every upstream socket operation. Use it as a
@@ -267,6 +268,8 @@ class S3Proxy:
         self.fault_kinds = tuple(fault_kinds)
         # Only requests with these HTTP methods draw faults (None: every request).
         self.fault_methods: tuple[str, ...] | None = None
+        # Only these S3 operations (names as in :func:`s3_operation`) draw faults (None: all).
+        self.fault_operations: tuple[str, ...] | None = None
         self.stall_seconds = 30.0
         self.timeout = timeout
         self.stats = ProxyStats()
@@ -307,11 +310,13 @@ class S3Proxy:
         self._server.server_close()
         self._thread.join()
 
-    def draw_fault(self, method: str) -> str | None:
+    def draw_fault(self, method: str, operation: str) -> str | None:
         """The fault to inject into the next ``method`` request, or None to forward it."""
         rate = self.fault_rate
-        methods = self.fault_methods
+        methods, operations = self.fault_methods, self.fault_operations
         if rate <= 0.0 or (methods is not None and method not in methods):
+            return None
+        if operations is not None and operation not in operations:
             return None
         # One lock around both draws keeps a seeded sequence reproducible per request order.
         with self._rng_lock:
@@ -483,7 +488,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         latency = proxy.latency
         if latency > 0:
             time.sleep(latency)
-        fault = proxy.draw_fault(self.command)
+        fault = proxy.draw_fault(self.command, operation)
         try:
             framing = self._request_framing()
             if framing is None:
@@ -496,6 +501,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             logger.debug("S3 proxy: injecting %s into %s %s", fault, self.command, target)
             if fault == "truncate":
                 self._forward(target, framing, truncate=True)
+            elif fault == "lose":
+                self._lose_answer(target, framing)
             else:
                 self._inject(fault, framing)
         except _Abort as exc:
@@ -683,6 +690,18 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             raise http.client.IncompleteRead(b"", expected - sent)
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
+
+    def _lose_answer(self, target: str, framing: int) -> None:
+        try:
+            with contextlib.closing(self._exchange(target, framing)) as response:
+                response.read()
+        except _Abort:
+            self._upstream.close()
+            raise
+        except (OSError, http.client.HTTPException) as exc:
+            self._upstream.close()
+            logger.debug("S3 proxy: upstream failed for %s %s: %r", self.command, target, exc)
+        self._reset_client()
 
     def _inject(self, fault: str, framing: int) -> None:
         # Read the body first, as a server would before answering: the client then sees the
