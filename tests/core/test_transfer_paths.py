@@ -34,20 +34,27 @@ def test_each_upload_path_stores_verified_content(
         assert (tmp_path / "down" / "paths" / "data" / name).read_bytes() == data
 
 
+def fault_every_multipart(
+    dtool: Dtool, proxy: S3Proxy, bucket: str, kind: str, operation: str
+) -> None:
+    """Send dtool through ``proxy``, 13 MiB files as 5 MiB parts, and fault every ``operation``."""
+    proxy.fault_rate = 1.0
+    proxy.fault_kinds = (kind,)
+    proxy.fault_operations = (operation,)
+    dtool.env[f"DTOOL_S3_ENDPOINT_{bucket}"] = proxy.url
+    dtool.env["DTOOL_S3_MULTIPART_THRESHOLD"] = "12MiB"
+    dtool.env["DTOOL_S3_MULTIPART_PART_SIZE"] = "5MiB"
+    dtool.env["DTOOL_S3_MAX_ATTEMPTS"] = "2"
+
+
 def test_a_completion_whose_answer_is_lost_is_found_done(
     dtool: Dtool, proxy: S3Proxy, bucket: str, tmp_path: Path
 ) -> None:
     # The server assembles the object, but no CompleteMultipartUpload answer reaches the
     # client: the first attempt's is cut off, and every retry finds the upload gone.
-    proxy.fault_rate = 1.0
-    proxy.fault_kinds = ("lose",)
-    proxy.fault_operations = ("CompleteMultipartUpload",)
+    fault_every_multipart(dtool, proxy, bucket, "lose", "CompleteMultipartUpload")
     contents = {"parts.bin": os.urandom(13 * MiB)}
     local_dataset(tmp_path, "lost", contents)
-    dtool.env[f"DTOOL_S3_ENDPOINT_{bucket}"] = proxy.url
-    dtool.env["DTOOL_S3_MULTIPART_THRESHOLD"] = "12MiB"
-    dtool.env["DTOOL_S3_MULTIPART_PART_SIZE"] = "5MiB"
-    dtool.env["DTOOL_S3_MAX_ATTEMPTS"] = "2"
 
     uri = dtool("cp", "-q", (tmp_path / "lost").as_uri(), f"s3://{bucket}").strip()
 
@@ -64,13 +71,8 @@ def test_a_completion_whose_answer_is_lost_is_found_done(
 def test_a_request_cut_off_on_every_attempt_is_one_line(
     dtool: Dtool, proxy: S3Proxy, bucket: str, tmp_path: Path
 ) -> None:
-    proxy.fault_rate = 1.0
-    proxy.fault_kinds = ("reset",)
-    proxy.fault_operations = ("CreateMultipartUpload",)
+    fault_every_multipart(dtool, proxy, bucket, "reset", "CreateMultipartUpload")
     local_dataset(tmp_path, "cut", {"parts.bin": os.urandom(13 * MiB)})
-    dtool.env[f"DTOOL_S3_ENDPOINT_{bucket}"] = proxy.url
-    dtool.env["DTOOL_S3_MULTIPART_THRESHOLD"] = "12MiB"
-    dtool.env["DTOOL_S3_MAX_ATTEMPTS"] = "2"
 
     result = dtool.run("cp", "-q", (tmp_path / "cut").as_uri(), f"s3://{bucket}", check=False)
 
