@@ -10,7 +10,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._exit import wait_for_uploads as wait_for_uploads
+    from ._dataset.barriers import wait_for_uploads as wait_for_uploads
+    from ._dataset.dataset import S3Dataset as S3Dataset
+    from ._ops.to_s3 import CopyResult as CopyResult
     from .api import DatasetInfo as DatasetInfo
     from .api import copy as copy
     from .api import copy_dataset as copy_dataset
@@ -24,14 +26,12 @@ if TYPE_CHECKING:
     from .config import S3Config as S3Config
     from .config import override as override
     from .config import resolve_config as resolve_config
-    from .copier import CopyResult as CopyResult
-    from .dataset import S3Dataset as S3Dataset
     from .errors import DtoolS3Error as DtoolS3Error
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "wait_for_uploads": "_exit",
+    "wait_for_uploads": "_dataset.barriers",
     "DatasetInfo": "api",
     "copy": "api",
     "copy_dataset": "api",
@@ -45,8 +45,8 @@ _EXPORTS = {
     "S3Config": "config",
     "override": "config",
     "resolve_config": "config",
-    "CopyResult": "copier",
-    "S3Dataset": "dataset",
+    "CopyResult": "_ops.to_s3",
+    "S3Dataset": "_dataset.dataset",
     "DtoolS3Error": "errors",
 }
 

@@ -17,17 +17,19 @@ from typing import Any
 
 import dtoolcore
 
-from . import errors, registry, validate
-from .client import S3Client
+from . import errors
+from ._dataset import registry
+from ._dataset.dataset import S3Dataset
+from ._dataset.publish import http_enable
+from ._format import validate
+from ._format.keys import normalise_prefix
+from ._format.uri import parse_uri
+from ._ops.sources import LocalSource, S3Source, Source
+from ._ops.to_disk import copy_to_disk, is_disk_base
+from ._ops.to_s3 import CopyResult, Progress, copy_to_s3, hash_object, quiet
+from ._s3.client import S3Client
+from ._s3.transfer import check_content
 from .config import S3Config, override, resolve_config, settings_of
-from .copier import CopyResult, Progress, copy_to_s3, hash_object, quiet
-from .dataset import S3Dataset
-from .diskcopy import copy_to_disk, is_disk_base
-from .keys import normalise_prefix
-from .publish import http_enable
-from .sources import LocalSource, S3Source, Source
-from .transfer import check_content
-from .uri import parse_uri
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,16 @@ from typing import Any
 from dtoolcore.filehasher import FileHasher, md5sum_hexdigest
 from dtoolcore.storagebroker import BaseStorageBroker
 
-from . import errors, registry, validate
-from ._exit import track_queue
-from .client import S3Client
+from . import errors
+from ._dataset import registry
+from ._dataset.barriers import track_queue
+from ._dataset.dataset import S3Dataset
+from ._dataset.publish import http_enable
+from ._format import validate
+from ._format.keys import DTOOL_README_TXT, identifier, normalise_prefix, structure_parameters
+from ._format.uri import parse_uri
+from ._s3.client import S3Client
 from .config import resolve_config
-from .dataset import S3Dataset
-from .keys import DTOOL_README_TXT, identifier, normalise_prefix, structure_parameters
-from .publish import http_enable
-from .uri import parse_uri
 
 logger = logging.getLogger(__name__)
 #: Bytes of the following items fetched when the first item of a frozen dataset is read.

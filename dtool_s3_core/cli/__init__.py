@@ -1,7 +1,7 @@
 """``dtool s3``: the commands dtool's generic CLI cannot give S3 users (cp, verify, doctor).
 
 Registered through dtool's ``dtool.cli`` entry point, so only the dtool command line imports this
-package; that is why importing it installs the CLI's hooks (:mod:`..clihooks`). The commands are
+package; that is why importing it installs the CLI's hooks (:mod:`._hooks`). The commands are
 thin: every decision is made by the core's Python API.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import click
 
-from .. import clihooks
+from . import _hooks
 from .cp import cp
 from .doctor import doctor
 from .verify import verify
 
-clihooks.install()
+_hooks.install()
 
 
 @click.group()

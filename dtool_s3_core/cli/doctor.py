@@ -26,8 +26,8 @@ def doctor(write_test: bool, bucket_uri: str) -> None:
     status is 1 if a check fails.
     """
     # The S3 stack loads when a command runs, not when dtool starts.
-    from ..diagnose import run_checks, settings_report
-    from ..uri import parse_uri
+    from .._format.uri import parse_uri
+    from .._s3.probes import run_checks, settings_report
 
     bucket = parse_uri(bucket_uri).bucket
     config, shown = settings_report(bucket)

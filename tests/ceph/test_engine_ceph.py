@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from dtool_s3_core import errors, transfer
-from dtool_s3_core.client import S3Client
+from dtool_s3_core import errors
+from dtool_s3_core._s3 import transfer
+from dtool_s3_core._s3.client import S3Client
 from dtool_s3_core.config import MiB, override, resolve_config
 from tests.support.ceph import CephServer
 

@@ -27,14 +27,14 @@ from dtool_s3_core import (
     resolve_config,
     verify_dataset,
 )
-from dtool_s3_core.cache import dataset_directory
+from dtool_s3_core._dataset.cache import dataset_directory
+from dtool_s3_core._s3.transfer import _local_writes
 from dtool_s3_core.errors import (
     ConfigurationError,
     DatasetStateError,
     LocalFileError,
     ObjectNotFound,
 )
-from dtool_s3_core.transfer import _local_writes
 from tests.conftest import Dtool, make_source_dataset, use_server
 from tests.support.servers import S3Server, free_port
 

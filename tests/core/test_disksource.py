@@ -11,18 +11,18 @@ import dtoolcore
 import pytest
 from dtoolcore.storagebroker import DiskStorageBroker
 
-from dtool_s3_core import disksource
+from dtool_s3_core.cli import _diskcache
 from tests.conftest import make_source_dataset
 
 
 @pytest.fixture(autouse=True)
 def disk_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """Install the cache as the dtool CLI does, undone after the test."""
-    if not disksource.applies():
+    if not _diskcache.applies():
         pytest.skip(f"the cache is not written for dtoolcore {dtoolcore.__version__}")
     monkeypatch.setattr(DiskStorageBroker, "get_item_abspath", DiskStorageBroker.get_item_abspath)
-    monkeypatch.setattr(disksource, "_installed", threading.Event())
-    disksource.install()
+    monkeypatch.setattr(_diskcache, "_installed", threading.Event())
+    _diskcache.install()
 
 
 def test_item_paths_match_and_follow_a_rewritten_manifest(tmp_path: Path) -> None:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from dtool_s3_core import errors, transfer
-from dtool_s3_core.client import S3Client
+from dtool_s3_core import errors
+from dtool_s3_core._s3 import transfer
+from dtool_s3_core._s3.client import S3Client
 from dtool_s3_core.config import MiB, override, resolve_config
 from tests.conftest import VENV_BIN, Dtool, local_dataset
 from tests.support.proxy import S3Proxy
@@ -177,7 +178,7 @@ def test_errors_read_as_with_botocore(s3: S3Server, bucket: str, tmp_path: Path)
 def test_fallback_to_botocore(
     s3: S3Server, bucket: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="dtool_s3_core.client")
+    caplog.set_level(logging.DEBUG, logger="dtool_s3_core._s3.client")
     assert client_for(s3, bucket, engine="botocore").engine is None
     assert "DTOOL_S3_ENGINE is botocore" in caplog.text
     monkeypatch.setenv("AWS_CA_BUNDLE", "/nonexistent/ca.pem")

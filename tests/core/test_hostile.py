@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from dtool_s3_core import copy_dataset, create_dataset
+from dtool_s3_core._format.keys import identifier
 from dtool_s3_core.errors import IntegrityError
-from dtool_s3_core.keys import identifier
 from tests.conftest import Dtool, local_dataset, use_server
 from tests.support.servers import S3Server, free_port
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dtool_s3_core.errors import ConfigurationError
-from dtool_s3_core.keys import (
+from dtool_s3_core._format.keys import (
     KeyLayout,
     decode_handle,
     encode_handle,
@@ -15,8 +14,9 @@ from dtool_s3_core.keys import (
     parse_fragment_key,
     uses_base64_handles,
 )
-from dtool_s3_core.uri import parse_uri
-from dtool_s3_core.validate import check_relpath
+from dtool_s3_core._format.uri import parse_uri
+from dtool_s3_core._format.validate import check_relpath
+from dtool_s3_core.errors import ConfigurationError
 
 # Measured values from dtool-s3 0.14.1 (format spec, section 3.2).
 SPEC_ITEMS = [

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from botocore.exceptions import ClientError
 
 from dtool_s3_core import S3Config
-from dtool_s3_core.client import S3Client
+from dtool_s3_core._s3.client import S3Client
 from dtool_s3_core.errors import (
     AccessDenied,
     BucketNotFound,

@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 from airflow.sdk import Connection
 
 import dtool_s3_core
+from dtool_s3_core._format.uri import parse_uri
 from dtool_s3_core.errors import ConfigurationError, redact_url
-from dtool_s3_core.uri import parse_uri
 
 from .provider_info import CONN_FIELDS
 

@@ -19,8 +19,8 @@ from airflow.sdk import BaseHook, Connection
 
 import dtool_s3_core
 from dtool_s3_core import CopyResult, S3Config
+from dtool_s3_core._format.uri import parse_uri
 from dtool_s3_core.api import open_source
-from dtool_s3_core.uri import parse_uri
 
 from ._aws import aws_settings
 from ._probe import probe

@@ -15,8 +15,8 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from dtool_s3_core import transfer
-from dtool_s3_core.client import S3Client
+from dtool_s3_core._s3 import transfer
+from dtool_s3_core._s3.client import S3Client
 
 from .items import PathStat
 from .query import DtoolQuery

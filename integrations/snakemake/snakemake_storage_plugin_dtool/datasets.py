@@ -22,10 +22,11 @@ from typing import Any
 
 import dtoolcore
 
-from dtool_s3_core import S3Dataset, errors, override, registry, resolve_config
-from dtool_s3_core.client import S3Client
-from dtool_s3_core.keys import UUID_RE, normalise_prefix
-from dtool_s3_core.validate import name_problem
+from dtool_s3_core import S3Dataset, errors, override, resolve_config
+from dtool_s3_core._dataset import registry
+from dtool_s3_core._format.keys import UUID_RE, normalise_prefix
+from dtool_s3_core._format.validate import name_problem
+from dtool_s3_core._s3.client import S3Client
 
 #: Namespace of the deterministic dataset UUIDs (fixed forever: changing it orphans datasets).
 NAMESPACE = uuid.UUID("0c8f3b96-159c-4e48-9033-f76811e36434")

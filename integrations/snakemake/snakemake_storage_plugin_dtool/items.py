@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 
 from dtool_s3_core import errors
-from dtool_s3_core.keys import identifier
+from dtool_s3_core._format.keys import identifier
 
 from .datasets import Dataset, Datasets, ItemStat
 

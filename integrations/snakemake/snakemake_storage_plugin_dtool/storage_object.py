@@ -25,8 +25,8 @@ from snakemake_interface_storage_plugins.storage_object import (
 )
 
 from dtool_s3_core import errors
-from dtool_s3_core.keys import UUID_RE
-from dtool_s3_core.validate import name_problem
+from dtool_s3_core._format.keys import UUID_RE
+from dtool_s3_core._format.validate import name_problem
 
 from . import freezing, items
 from .bookkeeping import Bookkeeping, is_bookkeeping

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 # S3's rules, relaxed to what real servers accept (underscores and capitals exist in the wild);
 # dtool keys configuration by the literal bucket name, so no normalisation happens here.

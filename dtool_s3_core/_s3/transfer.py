@@ -9,7 +9,7 @@
   multipart upload is aborted.
 * Downloads stream into a temporary file next to the target while hashing, and are renamed into
   place only when size and MD5 match.
-* Bodies go through the fast native engine (:mod:`.crt`, ``DTOOL_S3_ENGINE=crt``) when the
+* Bodies go through the fast native engine (:mod:`.crt_transport`, ``DTOOL_S3_ENGINE=crt``) when the
   client has one, else through botocore; both send the same headers and fail with the same
   errors. Every function that moves a body takes ``on_bytes`` for byte-accurate progress.
 * :class:`TaskQueue` runs transfers in the background with a bounded window, so dtoolcore's
@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from . import errors, validate
+from .. import errors
+from .._format import validate
+from ..config import MiB, S3Config
 from .client import S3Client, retrying
-from .config import MiB, S3Config
 
 if TYPE_CHECKING:
-    from .crt import CrtEngine
+    from .crt_transport import CrtEngine
 
 logger = logging.getLogger(__name__)
 _READ_CHUNK = 1024 * 1024

@@ -13,9 +13,9 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-from . import errors
-from .client import S3Client
-from .config import publish_expiry_now
+from .. import errors
+from .._s3.client import S3Client
+from ..config import publish_expiry_now
 from .dataset import S3Dataset
 
 

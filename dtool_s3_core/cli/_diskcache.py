@@ -7,7 +7,7 @@ disk broker one identifier -> relpath map per manifest file, keyed by its modifi
 size so that a rewritten manifest is read again. Anything unusual (no manifest, an unknown
 identifier, a relpath that leaves the data directory) goes to dtoolcore's own method unchanged.
 
-Only the dtool command line installs it (see :mod:`.clihooks`), and only on the dtoolcore
+Only the dtool command line installs it (see :mod:`._hooks`), and only on the dtoolcore
 versions whose method it was measured against; docs/upstream-disk-broker.md proposes the same
 cache to dtoolcore itself.
 """
@@ -22,7 +22,7 @@ from typing import Any
 import dtoolcore
 from dtoolcore.storagebroker import DiskStorageBroker, handle_to_osrelpath
 
-from .validate import relpath_problem
+from .._format.validate import relpath_problem
 
 WRITTEN_FOR = ("3.17.", "3.18.", "3.19.")
 

@@ -22,9 +22,10 @@ from urllib.parse import unquote, urlsplit
 import dtoolcore
 from dtoolcore.storagebroker import DiskStorageBroker
 
-from . import errors, validate
-from .copier import CopyResult, Progress, exists_error, quiet
+from .. import errors
+from .._format import validate
 from .sources import S3Source
+from .to_s3 import CopyResult, Progress, exists_error, quiet
 
 logger = logging.getLogger(__name__)
 

@@ -33,14 +33,14 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
-from . import errors
-from .config import S3Config
-from .logfilter import protect_library_logs
+from .. import errors
+from ..config import S3Config
+from .redact import protect_library_logs
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-    from .crt import CrtEngine
+    from .crt_transport import CrtEngine
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -116,7 +116,7 @@ class _ClientCache:
 def _build_engine(
     config: S3Config, client: BaseClient, session: Any
 ) -> tuple[CrtEngine | None, str | None]:
-    from . import crt
+    from . import crt_transport as crt
 
     # The same endpoint, region and credential chain botocore resolved for this bucket.
     endpoint: str = client.meta.endpoint_url

@@ -1,9 +1,10 @@
 """What this package changes in the dtool command line, and only there.
 
 The ``dtool.cli`` entry point (the ``dtool s3`` command group) is loaded by dtool-cli alone, so
-importing :mod:`.cli` calls :func:`install`: one-line errors instead of tracebacks, queued uploads
-drained when the command ends (so ``dtool add item`` exits 1 if its upload fails), and the
-disk-broker manifest cache for ``dtool cp`` of local datasets. Library users get none of these.
+importing :mod:`dtool_s3_core.cli` calls :func:`install`: one-line errors instead of tracebacks,
+queued uploads drained when the command ends (so ``dtool add item`` exits 1 if its upload
+fails), and the disk-broker manifest cache for ``dtool cp`` of local datasets. Library users
+get none of these.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Callable
 
 import click
 
-from . import _exit, disksource
+from .._dataset import barriers
+from . import _diskcache
 
 _installed = threading.Event()
 _hooked: set[int] = set()
@@ -34,6 +36,6 @@ def install() -> None:
     if _installed.is_set():
         return
     _installed.set()
-    _exit.install_cli_excepthook()
-    _exit.drain_when(_at_command_end)
-    disksource.install()
+    barriers.install_cli_excepthook()
+    barriers.drain_when(_at_command_end)
+    _diskcache.install()

@@ -32,9 +32,9 @@ from xml.etree import ElementTree
 
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError, SSLError
 
-from . import errors
+from .. import errors
+from ..config import S3Config
 from .client import backoff
-from .config import S3Config
 
 logger = logging.getLogger(__name__)
 

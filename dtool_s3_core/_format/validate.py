@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigurationError, DatasetStateError
+from ..errors import ConfigurationError, DatasetStateError
 from .keys import IDENTIFIER_RE, identifier
 
 MD5_RE = re.compile(r"^[0-9a-f]{32}$")

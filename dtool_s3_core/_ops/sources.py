@@ -13,10 +13,11 @@ from typing import Any
 
 import dtoolcore
 
-from . import errors, validate
-from .dataset import S3Dataset
-from .keys import UUID_RE
-from .validate import Entry
+from .. import errors
+from .._dataset.dataset import S3Dataset
+from .._format import validate
+from .._format.keys import UUID_RE
+from .._format.validate import Entry
 
 
 class Source(ABC):

@@ -16,9 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from . import errors, validate
-from .client import S3Client
-from .keys import REGISTRATION_PREFIX, UUID_RE, KeyLayout
+from .. import errors
+from .._format import validate
+from .._format.keys import REGISTRATION_PREFIX, UUID_RE, KeyLayout
+from .._s3.client import S3Client
 
 logger = logging.getLogger(__name__)
 

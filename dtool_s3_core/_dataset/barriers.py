@@ -2,12 +2,12 @@
 
 ``ProtoDataSet.put_item`` returns as soon as an upload is queued. Its failure is raised at the
 next barrier: freezing, :func:`wait_for_uploads`, or, in the dtool command line, the end of the
-command (:func:`drain_when` lets :mod:`.clihooks` put the barrier there, so the command exits 1
+command (:func:`drain_when` lets :mod:`..cli._hooks` put the barrier there, so the command exits 1
 with one line). What is still queued when the interpreter exits is drained then; a failure there
 is logged as one line (on stderr when logging is not configured). An exit handler cannot change
 the exit status, and this module never ends the process itself: the caller's other exit handlers
 still run.
-Nothing here is installed at import: the dtool CLI's hooks come from :mod:`.clihooks`.
+Nothing here is installed at import: the dtool CLI's hooks come from :mod:`..cli._hooks`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
-from .errors import DtoolS3Error
+from ..errors import DtoolS3Error
 
 
 class Drainable(Protocol):

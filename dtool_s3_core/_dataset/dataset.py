@@ -2,8 +2,8 @@
 
 This is the one place that knows what a dataset's objects mean. The dtoolcore broker, the copy
 engine, the Python API and the integrations all go through it, and everything it reads from the
-bucket is checked (:mod:`.validate`) before it becomes a path, a key or a claim of integrity:
-a damaged or hostile object is refused with one line naming the object.
+bucket is checked (:mod:`.._format.validate`) before it becomes a path, a key or a claim of
+integrity: a damaged or hostile object is refused with one line naming the object.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import cache, errors, registry, validate
-from .client import S3Client
-from .config import S3Config
-from .inventory import Inventory, Item
-from .keys import (
+from .. import errors
+from .._format import validate
+from .._format.keys import (
     DTOOL_README_TXT,
     IDENTIFIER_RE,
     UUID_RE,
@@ -36,7 +34,9 @@ from .keys import (
     structure_parameters,
     uses_base64_handles,
 )
-from .transfer import (
+from .._format.validate import Entry, Invalid
+from .._s3.client import S3Client
+from .._s3.transfer import (
     ByteBudget,
     OnBytes,
     TaskQueue,
@@ -45,7 +45,9 @@ from .transfer import (
     memory_budget,
     upload_stream,
 )
-from .validate import Entry, Invalid
+from ..config import S3Config
+from . import cache, registry
+from .inventory import Inventory, Item
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -24,10 +24,11 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import errors, transfer
+from .. import errors
+from .._format.keys import normalise_prefix
+from ..config import Provenance, S3Config, explain_config
+from . import transfer
 from .client import S3Client
-from .config import Provenance, S3Config, explain_config
-from .keys import normalise_prefix
 
 _NOT_FOUND = frozenset({"404", "NotFound", "NoSuchBucket"})
 _SECRETS = frozenset({"secret_access_key", "session_token"})

@@ -20,8 +20,8 @@ import threading
 import time
 from pathlib import Path
 
-from .config import S3Config
-from .transfer import md5_of_stream
+from .._s3.transfer import md5_of_stream
+from ..config import S3Config
 
 logger = logging.getLogger(__name__)
 _SIDECAR = ".verified"

@@ -32,11 +32,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import errors, validate
-from .client import S3Client, retrying
-from .dataset import S3Dataset, item_metadata
-from .sources import Source
-from .transfer import (
+from .. import errors
+from .._dataset.dataset import S3Dataset, item_metadata
+from .._format import validate
+from .._s3.client import S3Client, retrying
+from .._s3.transfer import (
     ByteBudget,
     HighWater,
     OnBytes,
@@ -44,6 +44,7 @@ from .transfer import (
     complete_multipart,
     memory_budget,
 )
+from .sources import Source
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,4 @@
+"""Layer 1, pure: dtool-s3's on-bucket format (keys, URIs, manifests, checks); no I/O.
+
+May import: the standard library, :mod:`dtool_s3_core.errors`.
+"""
