@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._dataset.barriers import wait_for_uploads as wait_for_uploads
     from ._dataset.dataset import S3Dataset as S3Dataset
-    from ._ops.to_s3 import CopyResult as CopyResult
+    from ._ops.results import CopyResult as CopyResult
     from .api import DatasetInfo as DatasetInfo
     from .api import copy as copy
     from .api import copy_dataset as copy_dataset
@@ -45,7 +45,7 @@ _EXPORTS = {
     "S3Config": "config",
     "override": "config",
     "resolve_config": "config",
-    "CopyResult": "_ops.to_s3",
+    "CopyResult": "_ops.results",
     "S3Dataset": "_dataset.dataset",
     "DtoolS3Error": "errors",
 }

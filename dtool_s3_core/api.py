@@ -11,7 +11,6 @@ import os
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,12 @@ from ._dataset.publish import http_enable
 from ._format import validate
 from ._format.keys import normalise_prefix
 from ._format.uri import parse_uri
+from ._ops.results import CopyResult, Progress, copy_result
 from ._ops.sources import LocalSource, S3Source, Source
 from ._ops.to_disk import copy_to_disk, is_disk_base
-from ._ops.to_s3 import CopyResult, Progress, copy_to_s3, hash_object, quiet
+from ._ops.to_s3 import copy_to_s3
+from ._ops.verify import verify_local, verify_s3
 from ._s3.client import S3Client
-from ._s3.transfer import check_content
 from .config import S3Config, override, resolve_config, settings_of
 
 
@@ -111,7 +111,7 @@ def create_dataset(
         return str(proto.uri)
     dataset = S3Dataset(resolve_config(parse_uri(base_uri).bucket, config_path), admin["uuid"])
     dataset.create_proto(admin)
-    dataset.put_text(dataset.layout.readme, readme_text(readme))
+    dataset.put_readme(readme_text(readme))
     dataset.upload_many(items)
     if freeze:
         dataset.freeze()
@@ -195,19 +195,7 @@ def copy(
         else:
             uri = dtoolcore.copy(src_uri, dest_base_uri, config_path)
     entries = source.entries()
-    size = sum(e.size for e in entries.values())
-    return CopyResult(
-        uri=str(uri),
-        name=str(admin["name"]),
-        uuid=str(admin["uuid"]),
-        item_count=len(entries),
-        size_in_bytes=size,
-        copied_items=len(entries),
-        copied_bytes=size,
-        skipped_items=0,
-        resumed=resume,
-        server_side=False,
-    )
+    return copy_result(str(uri), admin, entries, list(entries.values()), resumed=resume)
 
 
 def copy_dataset(
@@ -313,61 +301,5 @@ def verify_dataset(
                   rewritten with its metadata kept
     """
     if not uri.startswith("s3://"):
-        return _verify_local(open_frozen(uri, config_path))
-    dataset = open_s3(uri, config_path)
-    source = S3Source(dataset)
-    entries = source.entries()
-    stored = dataset.items(fresh=True)
-    problems = [f"missing item: {entries[i].relpath}" for i in sorted(set(entries) - set(stored))]
-    problems += [f"unexpected item: {stored[i].handle}" for i in sorted(set(stored) - set(entries))]
-    common = sorted(set(stored) & set(entries), key=lambda i: entries[i].relpath)
-    prefix = dataset.layout.data_prefix
-    listed = (
-        {info.key[len(prefix) :]: info.etag for info in dataset.client.list_objects(prefix)}
-        if etags
-        else {}
-    )
-    for ident in common:
-        entry = entries[ident]
-        etag = listed.get(ident, "")
-        if stored[ident].size != entry.size:
-            problems.append(f"size differs: {entry.relpath}")
-        elif dataset.inventory.checksum(stored[ident].handle) != entry.md5:
-            problems.append(f"checksum differs: {entry.relpath}")
-        elif validate.MD5_RE.match(etag) and etag != entry.md5:
-            problems.append(f"ETag differs: {entry.relpath}")
-    if not deep:
-        return problems
-    report = quiet(progress)
-    report.start(len(common), sum(entries[i].size for i in common), 0)
-
-    def rehash(ident: str) -> str | None:
-        entry = entries[ident]
-        key = dataset.layout.item(ident)
-        md5, size = hash_object(dataset.client, key, report.advance)
-        report.item_done()
-        try:
-            check_content(dataset.where(key), md5, size, entry.md5, entry.size)
-        except errors.IntegrityError as exc:
-            return f"content differs: {entry.relpath}: {exc}"
-        return None
-
-    found = dataset.run_all([partial(rehash, i) for i in common])
-    return problems + [p for p in found if p is not None]
-
-
-def _verify_local(dataset: dtoolcore.DataSet) -> list[str]:
-    # dtoolcore's disk broker hashes every file to generate a manifest: always a deep check.
-    problems: list[str] = []
-    actual = dataset.generate_manifest()["items"]
-    for ident in sorted(set(dataset.identifiers) - set(actual)):
-        problems.append(f"missing item: {dataset.item_properties(ident)['relpath']}")
-    for ident in sorted(set(actual) - set(dataset.identifiers)):
-        problems.append(f"unexpected item: {actual[ident]['relpath']}")
-    for ident in sorted(set(actual) & set(dataset.identifiers)):
-        expected = dataset.item_properties(ident)
-        if actual[ident]["size_in_bytes"] != expected["size_in_bytes"]:
-            problems.append(f"size differs: {expected['relpath']}")
-        elif actual[ident]["hash"] != expected["hash"]:
-            problems.append(f"checksum differs: {expected['relpath']}")
-    return problems
+        return verify_local(open_frozen(uri, config_path))
+    return verify_s3(open_s3(uri, config_path), deep, etags, progress)

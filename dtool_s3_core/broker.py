@@ -179,7 +179,7 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
     # -- manifest and item content ---------------------------------------------------------------
 
     def get_manifest(self) -> dict[str, Any]:
-        return self.dataset.manifest()
+        return dict[str, Any](self.dataset.manifest())
 
     def put_manifest(self, manifest: dict[str, Any]) -> None:
         self.dataset.wait_uploads()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import errors
-from .._format import validate
+from .._format import manifest, validate
 from .._format.keys import REGISTRATION_PREFIX, UUID_RE, KeyLayout
 from .._s3.client import S3Client
 
@@ -138,7 +138,7 @@ def read_admin_metadata(
         return None
     try:
         admin = parse_admin_metadata(*found)
-        validate.check_admin(admin, layout.uuid)
+        manifest.check_admin(admin, layout.uuid)
     except errors.DatasetStateError as exc:
         raise errors.damaged(f"s3://{client.bucket}/{layout.admin_metadata}", str(exc)) from exc
     remember_admin(client, layout.uuid, admin)

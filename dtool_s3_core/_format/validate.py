@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError, DatasetStateError
-from .keys import IDENTIFIER_RE, identifier
 
 MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 # dtoolcore's rule for dataset, tag, overlay and annotation names; "." and ".." also match it,
@@ -140,89 +137,8 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _number(value: object) -> bool:
+def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def check_admin(admin: Mapping[str, Any], uuid: str) -> None:
-    """Check admin metadata read for the dataset ``uuid``.
-
-    :raises Invalid: if the UUID, name, type or a timestamp is not what dtool writes
-    """
-    require(admin.get("uuid") == uuid, f"names UUID {shown(admin.get('uuid'))}, not {uuid}")
-    problem = name_problem(admin.get("name"))
-    require(problem is None, f"has a name {shown(admin.get('name'))} that {problem}")
-    kind = admin.get("type")
-    require(kind in {"protodataset", "dataset"}, f"has an unknown type {shown(kind)}")
-    for key in ("created_at", "frozen_at"):
-        if key in admin:
-            require(_number(admin[key]), f"has a {key} that is not a number")
-    require(kind != "dataset" or "frozen_at" in admin, "is frozen but has no frozen_at")
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One item of a manifest, checked."""
-
-    identifier: str
-    relpath: str
-    size: int
-    md5: str
-    timestamp: float
-
-    def as_dict(self) -> dict[str, Any]:
-        """The manifest form dtoolcore uses (``item_properties`` without the identifier)."""
-        return {
-            "relpath": self.relpath,
-            "size_in_bytes": self.size,
-            "hash": self.md5,
-            "utc_timestamp": self.timestamp,
-        }
-
-
-def parse_manifest(manifest: Any) -> dict[str, Entry]:
-    """Return the checked items of a parsed manifest by identifier.
-
-    Each identifier must be the SHA-1 of its relpath, so no entry can point at another item's
-    object or at a path of its choosing.
-
-    :raises Invalid: naming the first bad entry
-    """
-    require(isinstance(manifest, dict), "is not a JSON object")
-    items = manifest.get("items")
-    require(isinstance(items, dict), "has no 'items' object")
-    require(
-        manifest.get("hash_function", "md5sum_hexdigest") == "md5sum_hexdigest",
-        f"uses hash function {shown(manifest.get('hash_function'))}, not md5sum_hexdigest",
-    )
-    entries: dict[str, Entry] = {}
-    for ident, item in items.items():
-        entries[ident] = _entry(ident, item)
-    return entries
-
-
-def _entry(ident: str, item: Any) -> Entry:
-    where = f"item {shown(ident)}"
-    require(bool(IDENTIFIER_RE.match(ident)), f"has an {where} that is not 40 hex digits")
-    require(isinstance(item, dict), f"has an {where} that is not a JSON object")
-    relpath = item.get("relpath")
-    problem = relpath_problem(relpath)
-    if problem is not None:
-        # The fix a caller is told ("give a relative path") is no advice about a manifest.
-        raise Invalid(f"has an {where} whose relpath {shown(relpath)} {problem.split(':')[0]}")
-    require(identifier(relpath) == ident, f"has an {where} that is not the SHA-1 of its relpath")
-    size = item.get("size_in_bytes")
-    require(
-        isinstance(size, int) and not isinstance(size, bool) and size >= 0,
-        f"has an {where} whose size_in_bytes is not a whole number",
-    )
-    md5 = item.get("hash")
-    require(
-        isinstance(md5, str) and bool(MD5_RE.match(md5)), f"has an {where} whose hash is not an MD5"
-    )
-    timestamp = item.get("utc_timestamp")
-    require(_number(timestamp), f"has an {where} whose utc_timestamp is not a number")
-    return Entry(ident, relpath, size, md5, float(timestamp))
 
 
 def check_names(kind: str, names: list[str]) -> list[str]:

@@ -15,9 +15,9 @@ import dtoolcore
 
 from .. import errors
 from .._dataset.dataset import S3Dataset
-from .._format import validate
+from .._format import manifest, validate
 from .._format.keys import UUID_RE
-from .._format.validate import Entry
+from .._format.manifest import Entry
 
 
 class Source(ABC):
@@ -117,13 +117,13 @@ class LocalSource(Source):
         uuid = str(admin.get("uuid"))
         if not UUID_RE.match(uuid):
             raise errors.damaged(self._uri, f"has a UUID {validate.shown(uuid)} that is no UUID")
-        self._check(lambda: validate.check_admin(admin, uuid))
+        self._check(lambda: manifest.check_admin(admin, uuid))
         return admin
 
     def entries(self) -> dict[str, Entry]:
         if self._entries is None:
             items = {i: self._dataset.item_properties(i) for i in self._dataset.identifiers}
-            self._entries = self._check(lambda: validate.parse_manifest({"items": items}))
+            self._entries = self._check(lambda: manifest.parse_manifest({"items": items}))
         return self._entries
 
     def readme(self) -> str:

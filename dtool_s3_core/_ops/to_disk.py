@@ -23,9 +23,9 @@ import dtoolcore
 from dtoolcore.storagebroker import DiskStorageBroker
 
 from .. import errors
-from .._format import validate
+from .._format.manifest import Entry
+from .results import CopyResult, Progress, copy_result, exists_error, quiet
 from .sources import S3Source
-from .to_s3 import CopyResult, Progress, exists_error, quiet
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,6 @@ def copy_to_disk(
     dataset = source.s3
     admin = source.admin
     entries = source.entries()
-    total = sum(e.size for e in entries.values())
     base = Path(_local_path(dest_base_uri))
     if not base.is_dir():
         raise errors.ObjectNotFound(f"destination directory not found: {base}: create it first")
@@ -61,25 +60,11 @@ def copy_to_disk(
     uri = str(proto.uri)
     state = _existing(uri, str(admin["uuid"]))
 
-    def result(copied: int, copied_bytes: int, skipped: int) -> CopyResult:
-        return CopyResult(
-            uri=uri,
-            name=str(admin["name"]),
-            uuid=str(admin["uuid"]),
-            item_count=len(entries),
-            size_in_bytes=total,
-            copied_items=copied,
-            copied_bytes=copied_bytes,
-            skipped_items=skipped,
-            resumed=state is not None,
-            server_side=False,
-        )
-
     if state is not None and not resume:
         raise exists_error(uri, state == "dataset", "--resume")
     if state == "dataset":
         logger.info("%s is already a complete copy; nothing to do", uri)
-        return result(0, 0, len(entries))
+        return copy_result(uri, admin, entries, [], resumed=True)
     if state is None:
         proto.create()
     else:
@@ -93,7 +78,7 @@ def copy_to_disk(
     report = quiet(progress)
     report.start(len(todo), sum(e.size for e in todo), len(entries) - len(todo))
 
-    def fetch(entry: validate.Entry) -> None:
+    def fetch(entry: Entry) -> None:
         dataset.download_to(entry.identifier, targets[entry.identifier], report.advance)
         report.item_done()
 
@@ -111,14 +96,14 @@ def copy_to_disk(
             for ident, value in overlay.items():
                 proto.add_item_metadata(entries[ident].relpath, name, value)
         proto.freeze()
-    return result(len(todo), sum(e.size for e in todo), len(entries) - len(todo))
+    return copy_result(uri, admin, entries, todo, resumed=state is not None)
 
 
 #: The disk broker's hash function whose values are the manifest's MD5s.
 _DISK_HASHER = "md5sum_hexdigest"
 
 
-def _freezable(broker: DiskStorageBroker, entries: dict[str, validate.Entry]) -> bool:
+def _freezable(broker: DiskStorageBroker, entries: dict[str, Entry]) -> bool:
     """Whether the verified MD5s describe the data directory exactly as dtoolcore would."""
     if getattr(broker.hasher, "name", None) != _DISK_HASHER:
         return False
@@ -128,7 +113,7 @@ def _freezable(broker: DiskStorageBroker, entries: dict[str, validate.Entry]) ->
 def _freeze(
     broker: DiskStorageBroker,
     admin: dict[str, object],
-    entries: dict[str, validate.Entry],
+    entries: dict[str, Entry],
     overlays: dict[str, dict[str, object]],
 ) -> None:
     """Freeze with the broker's own steps, taking each item's MD5 from the verified download.
@@ -188,7 +173,7 @@ def _remove_strays(data: Path, wanted: set[Path]) -> None:
             path.unlink()
 
 
-def _intact(path: Path, entry: validate.Entry) -> bool:
+def _intact(path: Path, entry: Entry) -> bool:
     if not path.is_file() or path.stat().st_size != entry.size:
         return False
     md5 = hashlib.md5()

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import tempfile
-from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .. import errors
-from .._dataset.dataset import S3Dataset, item_metadata
+from .._dataset.dataset import S3Dataset
 from .._format import validate
+from .._format.manifest import Entry, item_metadata
 from .._s3.client import S3Client, retrying
 from .._s3.transfer import (
     ByteBudget,
@@ -42,8 +41,10 @@ from .._s3.transfer import (
     OnBytes,
     abort_multipart,
     complete_multipart,
+    hash_object,
     memory_budget,
 )
+from .results import CopyResult, Progress, copy_result, exists_error, quiet
 from .sources import Source
 
 logger = logging.getLogger(__name__)
@@ -51,54 +52,6 @@ logger = logging.getLogger(__name__)
 GiB = 1024**3
 COPY_OBJECT_LIMIT = 5 * GiB
 COPY_PART_SIZE = GiB // 2
-
-
-class Progress(Protocol):
-    """What a copy reports as it goes; ``advance`` and ``item_done`` come from worker threads."""
-
-    def start(self, items: int, size: int, skipped: int) -> None:
-        """The copy moves ``items`` items of ``size`` bytes; ``skipped`` are kept (resume)."""
-
-    def advance(self, nbytes: int) -> None:
-        """``nbytes`` more item bytes were sent (or copied by the server)."""
-
-    def item_done(self) -> None:
-        """One more item is stored and verified."""
-
-
-class _Silent:
-    def start(self, items: int, size: int, skipped: int) -> None:
-        pass
-
-    def advance(self, nbytes: int) -> None:
-        pass
-
-    def item_done(self) -> None:
-        pass
-
-
-def quiet(progress: Progress | None) -> Progress:
-    """The progress to report to: ``progress``, or one that ignores everything."""
-    return progress if progress is not None else _Silent()
-
-
-@dataclass(frozen=True)
-class CopyResult:
-    """Where a copy landed and what it moved (small enough for XCom)."""
-
-    uri: str
-    name: str
-    uuid: str
-    item_count: int
-    size_in_bytes: int
-    copied_items: int
-    copied_bytes: int
-    skipped_items: int
-    resumed: bool
-    server_side: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def copy_to_s3(
@@ -113,22 +66,7 @@ def copy_to_s3(
     """
     existing = dest.admin_metadata(fresh=True)
     entries = source.entries()
-    total = sum(e.size for e in entries.values())
     server_side = source.s3 is not None and _same_service(source.s3.client, dest.client)
-
-    def result(copied: int, copied_bytes: int, skipped: int) -> CopyResult:
-        return CopyResult(
-            uri=dest.uri,
-            name=str(source.admin["name"]),
-            uuid=dest.uuid,
-            item_count=len(entries),
-            size_in_bytes=total,
-            copied_items=copied,
-            copied_bytes=copied_bytes,
-            skipped_items=skipped,
-            resumed=existing is not None,
-            server_side=server_side,
-        )
 
     if existing is not None and not resume:
         raise exists_error(
@@ -136,7 +74,9 @@ def copy_to_s3(
         )
     if existing is not None and existing.get("type") == "dataset":
         logger.info("%s is already a complete copy; nothing to do", dest.uri)
-        return result(0, 0, len(entries))
+        return copy_result(
+            dest.uri, source.admin, entries, [], resumed=True, server_side=server_side
+        )
     if existing is None:
         existing_admin = {**source.admin, "type": "protodataset"}
         dest.create_proto(existing_admin, checked=True)
@@ -162,7 +102,7 @@ def copy_to_s3(
     budget = memory_budget(dest.config)
     with tempfile.TemporaryDirectory(prefix="dtool-s3-copy-") as staging:
 
-        def copy_one(entry: validate.Entry) -> None:
+        def copy_one(entry: Entry) -> None:
             if server_side:
                 assert source.s3 is not None
                 _server_copy(source.s3, dest, entry)
@@ -176,15 +116,9 @@ def copy_to_s3(
         dest.run_all([partial(copy_one, e) for e in todo])
     _copy_metadata(source, dest)
     dest.freeze(frozen_at=float(source.admin["frozen_at"]), admin=existing_admin)
-    return result(len(todo), sum(e.size for e in todo), len(entries) - len(todo))
-
-
-def exists_error(uri: str, frozen: bool, resume_with: str) -> errors.DatasetStateError:
-    """The one line for a copy onto a dataset that is already there."""
-    what = "a frozen copy" if frozen else "an interrupted copy"
-    return errors.DatasetStateError(
-        f"a dataset already exists at {uri} ({what}): copy with {resume_with} to finish or "
-        "reuse it, or delete it first"
+    resumed = existing is not None
+    return copy_result(
+        dest.uri, source.admin, entries, todo, resumed=resumed, server_side=server_side
     )
 
 
@@ -193,19 +127,17 @@ def _same_service(a: S3Client, b: S3Client) -> bool:
 
 
 def _copy_metadata(source: Source, dest: S3Dataset) -> None:
-    dest.put_text(dest.layout.readme, source.readme())
+    dest.put_readme(source.readme())
     for tag in source.tags():
-        dest.client.put_bytes(dest.layout.tag(tag), b"")
+        dest.put_tag(tag)
     for name, overlay in source.overlays().items():
-        body = json.dumps(overlay, indent=2).encode("utf-8")
-        dest.client.put_bytes(dest.layout.overlay(name), body)
+        dest.put_overlay(name, overlay)
     for name, annotation in source.annotations().items():
-        body = json.dumps(annotation, indent=2).encode("utf-8")
-        dest.client.put_bytes(dest.layout.annotation(name), body)
+        dest.put_annotation(name, annotation)
 
 
 def _stream_copy(
-    source: Source, dest: S3Dataset, entry: validate.Entry, staging: Path, on_bytes: OnBytes
+    source: Source, dest: S3Dataset, entry: Entry, staging: Path, on_bytes: OnBytes
 ) -> None:
     path, temporary = source.local_file(entry, staging)
     try:
@@ -222,7 +154,7 @@ def _stream_copy(
 
 
 def _relay(
-    source: S3Dataset, dest: S3Dataset, entry: validate.Entry, budget: ByteBudget, on_bytes: OnBytes
+    source: S3Dataset, dest: S3Dataset, entry: Entry, budget: ByteBudget, on_bytes: OnBytes
 ) -> None:
     """Copy an item between services through memory, one part at a time (no local file)."""
     src_key = source.layout.item(entry.identifier)
@@ -311,7 +243,7 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def _server_copy(source: S3Dataset, dest: S3Dataset, entry: validate.Entry) -> None:
+def _server_copy(source: S3Dataset, dest: S3Dataset, entry: Entry) -> None:
     copy_source = {"Bucket": source.bucket, "Key": source.layout.item(entry.identifier)}
     key = dest.layout.item(entry.identifier)
     metadata = item_metadata(entry.relpath, entry.md5)
@@ -336,23 +268,6 @@ def _server_copy(source: S3Dataset, dest: S3Dataset, entry: validate.Entry) -> N
             f"source item is corrupted; {dest.uri} stays a proto dataset"
         )
     dest.inventory.learn(entry.relpath, entry.md5)
-
-
-def hash_object(client: S3Client, key: str, on_bytes: OnBytes | None = None) -> tuple[str, int]:
-    """Return (MD5 hex, size) of an object's bytes as the server sends them now (1 MiB held)."""
-
-    progress = HighWater(on_bytes)
-
-    def attempt() -> tuple[str, int]:
-        response = client.call("get_object", key)
-        md5, size = hashlib.md5(), 0
-        for chunk in response["Body"].iter_chunks(1024 * 1024):
-            md5.update(chunk)
-            size += len(chunk)
-            progress.reached(size)
-        return md5.hexdigest(), size
-
-    return retrying(attempt, client.config.max_attempts, f"s3://{client.bucket}/{key}")
 
 
 def _copy_in_parts(

@@ -12,8 +12,6 @@
 * Bodies go through the fast native engine (:mod:`.crt_transport`, ``DTOOL_S3_ENGINE=crt``) when the
   client has one, else through botocore; both send the same headers and fail with the same
   errors. Every function that moves a body takes ``on_bytes`` for byte-accurate progress.
-* :class:`TaskQueue` runs transfers in the background with a bounded window, so dtoolcore's
-  item-by-item calls overlap; :meth:`TaskQueue.drain` is the barrier that raises every failure.
 """
 
 from __future__ import annotations
@@ -417,6 +415,23 @@ def _receive_crt(
     return md5.hexdigest(), received
 
 
+def hash_object(client: S3Client, key: str, on_bytes: OnBytes | None = None) -> tuple[str, int]:
+    """Return (MD5 hex, size) of an object's bytes as the server sends them now (1 MiB held)."""
+
+    progress = HighWater(on_bytes)
+
+    def attempt() -> tuple[str, int]:
+        response = client.call("get_object", key)
+        md5, size = hashlib.md5(), 0
+        for chunk in response["Body"].iter_chunks(1024 * 1024):
+            md5.update(chunk)
+            size += len(chunk)
+            progress.reached(size)
+        return md5.hexdigest(), size
+
+    return retrying(attempt, client.config.max_attempts, f"s3://{client.bucket}/{key}")
+
+
 def _write_at(fd: int, chunk: memoryview, offset: int) -> None:
     """Write all of ``chunk`` at ``offset``: pwrite may write less (e.g. at a file size limit,
     where the next call raises EFBIG)."""
@@ -479,57 +494,3 @@ def _local_writes(directory: Path, where: str) -> Iterator[None]:
         if _is_local_write_error(exc):
             raise _local_write_error(exc, directory, where) from exc
         raise
-
-
-class TaskQueue:
-    """Run callables on a thread pool with at most ``window`` pending; collect every failure."""
-
-    def __init__(self, workers: int, window: int, name: str) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
-        self._slots = threading.BoundedSemaphore(window)
-        self._lock = threading.Lock()
-        self._pending: set[Future[Any]] = set()
-        self._failures: list[BaseException] = []
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        """Queue ``fn(*args)``; blocks while the window is full; fails fast after a failure."""
-        self._raise_failures()
-        self._slots.acquire()
-        future = self._pool.submit(fn, *args)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._done)
-        return future
-
-    def _done(self, future: Future[Any]) -> None:
-        with self._lock:
-            self._pending.discard(future)
-            exc = future.exception()
-            if exc is not None:
-                self._failures.append(exc)
-        self._slots.release()
-
-    def drain(self) -> None:
-        """Wait for every queued task; raise the first failure, counting the others."""
-        while True:
-            with self._lock:
-                pending = list(self._pending)
-            if not pending:
-                break
-            for future in pending:
-                future.exception()
-        self._raise_failures()
-
-    def _raise_failures(self) -> None:
-        with self._lock:
-            failures, self._failures = self._failures, []
-        if not failures:
-            return
-        first = failures[0]
-        if len(failures) > 1 and isinstance(first, errors.DtoolS3Error):
-            more = f"{first} (and {len(failures) - 1} more transfers failed)"
-            raise type(first)(more) from first
-        raise first
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)

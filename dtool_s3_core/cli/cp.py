@@ -11,7 +11,7 @@ import click
 from .progress import ByteProgress, duration_text, size_text
 
 if TYPE_CHECKING:
-    from .._ops.to_s3 import CopyResult
+    from .._ops.results import CopyResult
 
 
 @click.command("cp")
