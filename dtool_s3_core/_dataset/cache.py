@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from .._s3.transfer import md5_of_stream
+from .._s3.checksums import md5_of_stream
 from ..config import S3Config
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ from pathlib import Path
 from .. import errors
 from .._format import validate
 from .._format.keys import IDENTIFIER_RE
-from .._s3.transfer import OnBytes, download
+from .._s3.flow import OnBytes
+from .._s3.transfer import download
 from ..config import S3Config
 from . import cache
 from .objects import DatasetObjects

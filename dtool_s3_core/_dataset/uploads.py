@@ -20,7 +20,8 @@ from .. import errors
 from .._format import validate
 from .._format.keys import identifier
 from .._format.manifest import Entry, item_metadata
-from .._s3.transfer import ByteBudget, OnBytes, Uploaded, memory_budget, upload_stream
+from .._s3.flow import ByteBudget, OnBytes, memory_budget
+from .._s3.transfer import Uploaded, upload_stream
 from ..config import S3Config
 from .objects import DatasetObjects
 

@@ -50,3 +50,8 @@ def parse_uri(uri: str) -> S3Uri:
             f"unexpected query or fragment in {uri!r}: use s3://<bucket> or s3://<bucket>/<uuid>"
         )
     return S3Uri(bucket=bucket, uuid=uuid)
+
+
+def object_url(bucket: str, key: str | None = None) -> str:
+    """The ``s3://`` URL of an object (or of the bucket), as every message names it."""
+    return f"s3://{bucket}/{key}" if key else f"s3://{bucket}"

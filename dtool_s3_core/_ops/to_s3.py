@@ -22,7 +22,6 @@ freeze, which keeps the source's ``frozen_at``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import tempfile
@@ -34,16 +33,11 @@ from .. import errors
 from .._dataset.dataset import S3Dataset
 from .._format import validate
 from .._format.manifest import Entry, item_metadata
+from .._s3.checksums import CHUNK
 from .._s3.client import S3Client, retrying
-from .._s3.transfer import (
-    ByteBudget,
-    HighWater,
-    OnBytes,
-    abort_multipart,
-    complete_multipart,
-    hash_object,
-    memory_budget,
-)
+from .._s3.flow import ByteBudget, HighWater, OnBytes, memory_budget
+from .._s3.multipart import copy_in_parts, write_parts
+from .._s3.transfer import hash_object, put_body
 from .results import CopyResult, Progress, copy_result, exists_error, quiet
 from .sources import Source
 
@@ -156,72 +150,50 @@ def _stream_copy(
 def _relay(
     source: S3Dataset, dest: S3Dataset, entry: Entry, budget: ByteBudget, on_bytes: OnBytes
 ) -> None:
-    """Copy an item between services through memory, one part at a time (no local file)."""
+    """Copy an item between services through memory, part by part (no local file).
+
+    The parts go up as they are read, through the destination's fast transport where it has
+    one; the MD5 of everything read must be the manifest's before the upload is completed.
+    """
     src_key = source.layout.item(entry.identifier)
     key = dest.layout.item(entry.identifier)
     metadata = item_metadata(entry.relpath, entry.md5)
-    part_size = dest.config.part_size
-
-    def corrupted(md5: str, size: int) -> errors.IntegrityError:
-        return errors.IntegrityError(
-            f"{source.where(src_key)} has MD5 {md5} ({size} bytes) but the source manifest says "
-            f"{entry.md5} ({entry.size} bytes) for {validate.shown(entry.relpath)}: the source "
-            f"item is corrupted; {dest.uri} stays a proto dataset"
-        )
-
     progress = HighWater(on_bytes)
+
+    def check(md5: str, size: int) -> None:
+        if md5 != entry.md5 or size != entry.size:
+            raise errors.IntegrityError(
+                f"{source.where(src_key)} has MD5 {md5} ({size} bytes) but the source manifest "
+                f"says {entry.md5} ({entry.size} bytes) for {validate.shown(entry.relpath)}: the "
+                f"source item is corrupted; {dest.uri} stays a proto dataset"
+            )
 
     def attempt() -> None:
         body = source.client.call("get_object", src_key)["Body"]
-        md5 = hashlib.md5()
-        if entry.size <= part_size:
+        moved = progress.attempt()
+        if entry.size <= dest.config.part_size:
             budget.acquire(entry.size)
             try:
                 data = _read_part(body, entry.size + 1)
-                md5.update(data)
-                if md5.hexdigest() != entry.md5 or len(data) != entry.size:
-                    raise corrupted(md5.hexdigest(), len(data))
-                dest.client.call(
-                    "put_object",
-                    key,
-                    Body=data,
-                    ContentMD5=_b64(md5.digest()),
-                    Metadata=metadata,
-                )
+                check(hashlib.md5(data).hexdigest(), len(data))
+                put_body(dest.client, key, data, metadata)
             finally:
                 budget.release(entry.size)
-            progress.reached(len(data))
+            moved(len(data))
             return
-        upload_id = dest.client.call("create_multipart_upload", key, Metadata=metadata)["UploadId"]
-        try:
-            parts: list[dict[str, Any]] = []
-            size = 0
-            while True:
-                budget.acquire(part_size)
-                try:
-                    data = _read_part(body, part_size)
-                    if not data:
-                        break
-                    md5.update(data)
-                    size += len(data)
-                    response = dest.client.call(
-                        "upload_part",
-                        key,
-                        UploadId=upload_id,
-                        PartNumber=len(parts) + 1,
-                        Body=data,
-                        ContentMD5=_b64(hashlib.md5(data).digest()),
-                    )
-                finally:
-                    budget.release(part_size)
-                parts.append({"PartNumber": len(parts) + 1, "ETag": response["ETag"]})
-                progress.reached(size)
-            if md5.hexdigest() != entry.md5 or size != entry.size:
-                raise corrupted(md5.hexdigest(), size)
-            complete_multipart(dest.client, key, upload_id, parts)
-        except BaseException:
-            abort_multipart(dest.client, key, upload_id)
-            raise
+        md5, size = hashlib.md5(), 0
+
+        def read(count: int) -> bytes:
+            nonlocal size
+            data = _read_part(body, count)
+            md5.update(data)
+            size += len(data)
+            return data
+
+        def before_completing() -> None:
+            check(md5.hexdigest(), size)
+
+        write_parts(dest.client, key, metadata, read, budget, moved, before_completing)
 
     retrying(attempt, source.config.max_attempts, source.where(src_key))
     dest.inventory.learn(entry.relpath, entry.md5)
@@ -231,16 +203,12 @@ def _read_part(body: Any, size: int) -> bytes:
     """Read up to ``size`` bytes of a response body (fewer only at its end)."""
     chunks, got = [], 0
     while got < size:
-        chunk = body.read(min(size - got, 1024 * 1024))
+        chunk = body.read(min(size - got, CHUNK))
         if not chunk:
             break
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
-
-
-def _b64(digest: bytes) -> str:
-    return base64.b64encode(digest).decode("ascii")
 
 
 def _server_copy(source: S3Dataset, dest: S3Dataset, entry: Entry) -> None:
@@ -257,7 +225,7 @@ def _server_copy(source: S3Dataset, dest: S3Dataset, entry: Entry) -> None:
         )
         etag = str(response.get("CopyObjectResult", {}).get("ETag", "")).strip('"')
     else:
-        etag = _copy_in_parts(dest.client, key, copy_source, entry.size, metadata)
+        etag = copy_in_parts(dest.client, key, copy_source, entry.size, metadata, COPY_PART_SIZE)
     if not validate.MD5_RE.match(etag):
         # A multipart or encrypted object's ETag is no MD5: hash what the server made instead.
         etag, _ = hash_object(dest.client, key)
@@ -268,26 +236,3 @@ def _server_copy(source: S3Dataset, dest: S3Dataset, entry: Entry) -> None:
             f"source item is corrupted; {dest.uri} stays a proto dataset"
         )
     dest.inventory.learn(entry.relpath, entry.md5)
-
-
-def _copy_in_parts(
-    client: S3Client, key: str, copy_source: dict[str, str], size: int, metadata: dict[str, str]
-) -> str:
-    upload_id = client.call("create_multipart_upload", key, Metadata=metadata)["UploadId"]
-    try:
-        parts = []
-        for number, start in enumerate(range(0, size, COPY_PART_SIZE), start=1):
-            end = min(start + COPY_PART_SIZE, size) - 1
-            response = client.call(
-                "upload_part_copy",
-                key,
-                UploadId=upload_id,
-                PartNumber=number,
-                CopySource=copy_source,
-                CopySourceRange=f"bytes={start}-{end}",
-            )
-            parts.append({"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]})
-        return complete_multipart(client, key, upload_id, parts)
-    except BaseException:
-        abort_multipart(client, key, upload_id)
-        raise

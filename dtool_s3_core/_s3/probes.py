@@ -29,6 +29,7 @@ from .._format.keys import normalise_prefix
 from ..config import Provenance, S3Config, explain_config
 from . import transfer
 from .client import S3Client
+from .flow import memory_budget
 
 _NOT_FOUND = frozenset({"404", "NotFound", "NoSuchBucket"})
 _SECRETS = frozenset({"secret_access_key", "session_token"})
@@ -336,7 +337,7 @@ def _engine(client: S3Client, prefix: str, write_test: bool, wrote: bool) -> Che
             source = Path(scratch) / "sent"
             source.write_bytes(data)
             with source.open("rb") as stream:
-                budget = transfer.memory_budget(client.config)
+                budget = memory_budget(client.config)
                 transfer.upload_stream(client, key, stream, lambda _: {}, budget)
             transfer.download(
                 client, key, Path(scratch) / "received", hashlib.md5(data).hexdigest(), len(data)

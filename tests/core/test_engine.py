@@ -20,6 +20,7 @@ import pytest
 from dtool_s3_core import errors
 from dtool_s3_core._s3 import transfer
 from dtool_s3_core._s3.client import S3Client
+from dtool_s3_core._s3.flow import memory_budget
 from dtool_s3_core.config import MiB, override, resolve_config
 from tests.conftest import VENV_BIN, Dtool, local_dataset
 from tests.support.proxy import S3Proxy
@@ -50,7 +51,7 @@ def upload(client: S3Client, key: str, path: Path, on_bytes: list[int]) -> trans
             key,
             stream,
             lambda md5: {"checksum": md5, "handle": "aGFuZGxl"},
-            transfer.memory_budget(client.config),
+            memory_budget(client.config),
             on_bytes=on_bytes.append,
         )
 
@@ -159,7 +160,7 @@ def test_wrong_content_md5_is_refused_through_crt(s3: S3Server, bucket: str) -> 
                 body=b"x" * (5 * MiB),
             )
     finally:
-        transfer.abort_multipart(client, "big", upload_id)
+        client.call("abort_multipart_upload", "big", UploadId=upload_id)
 
 
 def test_errors_read_as_with_botocore(s3: S3Server, bucket: str, tmp_path: Path) -> None:
