@@ -21,9 +21,8 @@ from ._dataset.barriers import track_queue
 from ._dataset.dataset import S3Dataset
 from ._dataset.publish import http_enable
 from ._format import validate
-from ._format.keys import DTOOL_README_TXT, identifier, normalise_prefix, structure_parameters
+from ._format.keys import DTOOL_README_TXT, identifier, structure_parameters
 from ._format.uri import parse_uri
-from ._s3.client import S3Client
 from .config import resolve_config
 
 logger = logging.getLogger(__name__)
@@ -55,9 +54,8 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
     def list_dataset_uris(cls, base_uri: str, config_path: str | None) -> list[str]:
         """Return the URIs of all datasets (frozen and proto) registered in the bucket."""
         bucket = parse_uri(base_uri).bucket
-        config = resolve_config(bucket, config_path)
-        entries = registry.list_datasets(S3Client(config), normalise_prefix(config.dataset_prefix))
-        return [f"s3://{bucket}/{e.uuid}" for e in entries if e.admin_metadata is not None]
+        entries = registry.list_datasets(resolve_config(bucket, config_path))
+        return [f"s3://{bucket}/{entry.uuid}" for entry in entries]
 
     @classmethod
     def generate_uri(cls, name: str, uuid: str, base_uri: str) -> str:

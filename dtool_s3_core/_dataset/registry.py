@@ -18,8 +18,9 @@ from typing import Any
 
 from .. import errors
 from .._format import manifest, validate
-from .._format.keys import REGISTRATION_PREFIX, UUID_RE, KeyLayout
+from .._format.keys import REGISTRATION_PREFIX, UUID_RE, KeyLayout, normalise_prefix
 from .._s3.client import S3Client
+from ..config import S3Config
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +31,11 @@ _TIMESTAMP_KEYS = ("created_at", "frozen_at")
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A registered dataset: where it lives and its admin metadata (None if unreadable)."""
+    """A registered dataset: where it lives and its admin metadata."""
 
     uuid: str
     layout: KeyLayout
-    admin_metadata: dict[str, Any] | None
+    admin_metadata: dict[str, Any]
 
 
 class _Caches:
@@ -152,15 +153,17 @@ def write_admin_metadata(client: S3Client, layout: KeyLayout, admin: dict[str, A
     remember_admin(client, layout.uuid, admin)
 
 
-def list_datasets(client: S3Client, configured_prefix: str) -> list[DatasetEntry]:
-    """Return every dataset registered in the bucket, sorted by UUID.
+def list_datasets(config: S3Config) -> list[DatasetEntry]:
+    """Return every readable dataset registered in the bucket of ``config``, sorted by UUID.
 
     One listing of ``dtool-`` per 1000 datasets, then concurrently one GET per dataset (two for
-    a dataset whose prefix differs from the configured one). Root keys that are not
-    ``dtool-<uuid>`` are skipped; so, with a warning, is a dataset whose registration or admin
-    metadata is damaged, which keeps one broken dataset (or another tool's object) from hiding
-    every other dataset of the bucket.
+    a dataset whose prefix differs from the configured one). Skipped: root keys that are not
+    ``dtool-<uuid>``, registrations without admin metadata (a dataset being created or half
+    deleted) and, with a warning, datasets whose registration or admin metadata is damaged, so
+    that one broken dataset (or another tool's object) never hides the rest of the bucket.
     """
+    client = S3Client(config)
+    configured_prefix = normalise_prefix(config.dataset_prefix)
     registrations = [
         info
         for info in client.list_objects(REGISTRATION_PREFIX)
@@ -169,12 +172,12 @@ def list_datasets(client: S3Client, configured_prefix: str) -> list[DatasetEntry
     if not registrations:
         return []
 
-    def fetch(size: int, uuid: str) -> DatasetEntry:
+    def fetch(size: int, uuid: str) -> DatasetEntry | None:
         try:
             return _fetch_entry(client, uuid, size, configured_prefix)
         except errors.DatasetStateError as exc:
             logger.warning("skipping a damaged dataset: %s", exc)
-            return DatasetEntry(uuid, KeyLayout(uuid, configured_prefix), None)
+            return None
 
     workers = max(1, min(client.config.max_concurrency, len(registrations)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dtool-s3-ls") as pool:
@@ -184,10 +187,12 @@ def list_datasets(client: S3Client, configured_prefix: str) -> list[DatasetEntry
                 registrations,
             )
         )
-    return sorted(entries, key=lambda e: e.uuid)
+    return sorted((e for e in entries if e is not None), key=lambda e: e.uuid)
 
 
-def _fetch_entry(client: S3Client, uuid: str, size: int, configured_prefix: str) -> DatasetEntry:
+def _fetch_entry(
+    client: S3Client, uuid: str, size: int, configured_prefix: str
+) -> DatasetEntry | None:
     prefix = _guess_prefix(client, uuid, size, configured_prefix)
     layout = KeyLayout(uuid, prefix)
     admin = read_admin_metadata(client, layout, fresh=True)
@@ -198,7 +203,7 @@ def _fetch_entry(client: S3Client, uuid: str, size: int, configured_prefix: str)
             admin = read_admin_metadata(client, layout, fresh=True)
     elif admin is not None:
         remember_prefix(client, uuid, prefix)
-    return DatasetEntry(uuid, layout, admin)
+    return None if admin is None else DatasetEntry(uuid, layout, admin)
 
 
 def _guess_prefix(client: S3Client, uuid: str, size: int, configured: str) -> str:

@@ -74,10 +74,12 @@ def test_concurrent_triggers_keep_their_connections(endpoints: Endpoints, tmp_pa
 def test_trigger_reports_an_ambiguous_name(endpoints: Endpoints, tmp_path: Path) -> None:
     bucket, server = endpoints.archive_bucket, endpoints.archive
     with on(server, bucket):
-        for _ in range(2):
+        uris = sorted(
             create_dataset(
                 "dup", f"s3://{bucket}", files={"a": str(write_files(tmp_path, {"a": b""}) / "a")}
             )
+            for _ in range(2)
+        )
 
     event = asyncio.run(
         first_event(DtoolS3DatasetTrigger(f"s3://{bucket}", "dup", ARCHIVE_CONN, FAST))
@@ -85,7 +87,8 @@ def test_trigger_reports_an_ambiguous_name(endpoints: Endpoints, tmp_path: Path)
 
     assert event == {
         "status": "error",
-        "message": f"2 datasets are named 'dup' in s3://{bucket}: use a UUID URI instead",
+        "message": f"2 datasets are named 'dup' in s3://{bucket} ({', '.join(uris)}): "
+        "use a UUID URI instead",
     }
 
 

@@ -1,28 +1,44 @@
-"""The Python API the integrations reuse: create, list, find, freeze, publish, many writers."""
+"""The Python API the integrations reuse: create, list, find (one rule for names), freeze,
+publish, many writers, objects beside the datasets, bucket checks."""
 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import json
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import dtoolcore
 import pytest
 
 from dtool_s3_core import (
     DtoolS3Error,
+    ObjectBeside,
+    bucket_of,
+    check_bucket,
+    check_dataset_name,
     copy_dataset,
     create_dataset,
     find_dataset,
+    find_or_create_dataset,
     freeze_dataset,
+    is_dataset_uuid,
+    item_identifier,
+    list_buckets,
     list_datasets,
+    override,
     publish_dataset,
+    resolve_config,
     verify_dataset,
     wait_for_uploads,
 )
+from dtool_s3_core.api import deterministic_uuid
+from dtool_s3_core.errors import BucketNotFound, ConfigurationError, DatasetStateError
 from tests.conftest import use_server
 from tests.support.servers import S3Server
 
@@ -111,3 +127,124 @@ def test_api_mistakes_are_one_line_errors(configured: str, tmp_path: Path) -> No
             assert "\n" not in str(caught.value)
         with pytest.raises(DtoolS3Error):
             copy_dataset(uri, (tmp_path / "copies").as_uri())
+
+
+def test_deterministic_uuids_never_change() -> None:
+    # Datasets made so far are found by this value: it must stay the same forever.
+    assert deterministic_uuid("bucket", "", "results") == "db1c975e-5fc8-51da-a647-7d2187c301ac"
+    others = {
+        deterministic_uuid("bucket2", "", "results"),
+        deterministic_uuid("bucket", "u/me/", "results"),
+        deterministic_uuid("bucket", "", "results2"),
+    }
+    assert len(others | {deterministic_uuid("bucket", "", "results")}) == 4
+
+
+def test_small_helpers() -> None:
+    assert bucket_of("s3://my-bucket/some/path") == "my-bucket"
+    with pytest.raises(ConfigurationError, match="not an S3 URI"):
+        bucket_of("/local/dir")
+    assert is_dataset_uuid("db1c975e-5fc8-51da-a647-7d2187c301ac")
+    for text in ("DB1C975E-5FC8-51DA-A647-7D2187C301AC", "db1c975e-5fc8-51da-a647-7d2187c301ac\n"):
+        assert not is_dataset_uuid(text)
+    check_dataset_name("run-42_v1.0")
+    with pytest.raises(ConfigurationError, match="invalid dataset name 'bad name!'"):
+        check_dataset_name("bad name!")
+    assert item_identifier("a/b.txt") == hashlib.sha1(b"a/b.txt").hexdigest()
+
+
+def test_find_or_create_is_idempotent(configured: str) -> None:
+    base = f"s3://{configured}"
+    info, created = find_or_create_dataset(base, "results")
+    again, created_again = find_or_create_dataset(base, "results")
+
+    assert (created, created_again) == (True, False)
+    assert again == info
+    assert info.uuid == deterministic_uuid(configured, "", "results")
+    assert info.name == "results" and not info.frozen
+    assert [i.uuid for i in list_datasets(base)] == [info.uuid]
+    freeze_dataset(info.uri)
+    frozen, created = find_or_create_dataset(base, "results")
+    assert frozen.uuid == info.uuid and frozen.frozen and not created
+    with pytest.raises(ConfigurationError, match="invalid dataset name"):
+        find_or_create_dataset(base, "bad name!")
+    with pytest.raises(ConfigurationError, match="s3:// base URI"):
+        find_or_create_dataset("/local/dir", "results")
+
+
+def test_the_dataset_made_for_a_name_wins_over_namesakes(configured: str) -> None:
+    base = f"s3://{configured}"
+    own, _ = find_or_create_dataset(base, "twin")
+    create_dataset("twin", base)
+
+    def no_listing() -> list[Any]:
+        raise AssertionError("the dataset made for the name needs no listing")
+
+    assert find_dataset(base, "twin", listing=no_listing) == own
+    assert find_or_create_dataset(base, "twin", listing=no_listing) == (own, False)
+
+
+def test_several_namesakes_are_an_error_that_names_them(configured: str) -> None:
+    base = f"s3://{configured}"
+    uris = sorted(create_dataset("dup", base) for _ in range(2))
+    message = f"2 datasets are named 'dup' in {base} ({', '.join(uris)}): use a UUID URI instead"
+
+    for call in (find_dataset, find_or_create_dataset):
+        with pytest.raises(DatasetStateError) as caught:
+            call(base, "dup")
+        assert str(caught.value) == message
+    assert len(list_datasets(base)) == 2
+
+
+def test_a_unique_namesake_is_found_and_a_kept_listing_is_used(configured: str) -> None:
+    base = f"s3://{configured}"
+    uri = create_dataset("other-tool", base, freeze=False)
+
+    found, created = find_or_create_dataset(base, "other-tool")
+    assert found.uri == uri and not created
+    assert find_dataset(base, "other-tool", listing=list) is None
+
+
+def test_a_renamed_dataset_is_not_taken_for_its_old_name(configured: str) -> None:
+    base = f"s3://{configured}"
+    info, _ = find_or_create_dataset(base, "before")
+    dtoolcore.ProtoDataSet.from_uri(info.uri).update_name("after")
+
+    assert find_dataset(base, "before") is None
+    with pytest.raises(DatasetStateError, match="has another name now"):
+        find_or_create_dataset(base, "before")
+
+
+def test_objects_beside_the_datasets(configured: str, s3: S3Server, tmp_path: Path) -> None:
+    base = f"s3://{configured}"
+    with override(configured, dataset_prefix="u/me"):
+        stored = ObjectBeside(base, ".tool/run/state.bin")
+    assert stored.uri == f"{base}/u/me/.tool/run/state.bin"
+    assert stored.stat() is None
+    source = tmp_path / "state.bin"
+    source.write_bytes(b"state")
+
+    stored.upload(source)
+    stat = stored.stat()
+    assert stat is not None and stat.size == 5 and stat.modified > 0
+    stored.download(tmp_path / "back" / "state.bin")
+    assert (tmp_path / "back" / "state.bin").read_bytes() == b"state"
+    key = "u/me/.tool/run/state.bin"
+    assert s3.client().get_object(Bucket=configured, Key=key)["Body"].read() == b"state"
+    assert list_datasets(base) == []
+    stored.delete()
+    stored.delete()
+    assert stored.stat() is None
+
+    for path in (deterministic_uuid(configured, "", "x") + "/data/x", "dtool-x", "../up", ""):
+        with pytest.raises(ConfigurationError, match="object path"):
+            ObjectBeside(base, path)
+
+
+def test_check_bucket_and_list_buckets(configured: str, s3: S3Server, tmp_path: Path) -> None:
+    check_bucket(f"s3://{configured}")
+    assert configured in list_buckets(resolve_config(configured))
+    missing = f"missing-{uuid.uuid4().hex[:12]}"
+    with use_server(s3, missing, tmp_path), pytest.raises(BucketNotFound) as caught:
+        check_bucket(f"s3://{missing}")
+    assert str(caught.value).startswith(f"bucket '{missing}' does not exist at ")

@@ -117,5 +117,6 @@ rule copy:
 
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert f"2 datasets are named 'dup' in bucket '{raw_bucket}'" in output
+    assert f"2 datasets are named 'dup' in s3://{raw_bucket} (s3://{raw_bucket}/" in output
+    assert "use a UUID URI instead" in output
     assert canary not in output + workflow.logs()

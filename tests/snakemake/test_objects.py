@@ -62,7 +62,7 @@ def test_item_mtime_and_checksum_survive_the_freeze(
 
 
 def test_marker_exists_once_frozen_and_freezing_is_idempotent(
-    provider: StorageProvider, results_bucket: str
+    provider: StorageProvider, moto: S3Server, results_bucket: str
 ) -> None:
     store(provider, f"dtool://{results_bucket}/ds/a.txt")
     marker = provider.object(f"dtool://{results_bucket}/ds/@frozen")
@@ -80,9 +80,9 @@ def test_marker_exists_once_frozen_and_freezing_is_idempotent(
     document = json.loads(marker.local_path().read_text())
     assert document["name"] == "ds"
     assert document["frozen_at"] == frozen_at
-    readme = provider.datasets.client(results_bucket).get_bytes(f"{document['uuid']}/README.yml")
-    assert readme is not None
-    assert readme[0] == b'---\n"project": "objects"\n'
+    key = f"{document['uuid']}/README.yml"
+    readme = moto.client().get_object(Bucket=results_bucket, Key=key)["Body"].read()
+    assert readme == b'---\n"project": "objects"\n'
 
 
 def test_frozen_datasets_refuse_writes_and_removals(

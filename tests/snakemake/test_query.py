@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from snakemake.io import directory, is_flagged
 from snakemake_storage_plugin_dtool import StorageProvider, StorageProviderSettings
-from snakemake_storage_plugin_dtool.datasets import deterministic_uuid
 from snakemake_storage_plugin_dtool.query import (
     MARKER,
     QueryError,
@@ -62,18 +61,6 @@ def test_s3_uris_map_to_the_plugin_scheme() -> None:
     assert to_dtool_query("dtool://b1/ds/r.txt") == "dtool://b1/ds/r.txt"
     with pytest.raises(QueryError, match="expected s3://"):
         to_dtool_query("gs://b1/ds/r.txt")
-
-
-def test_deterministic_uuid_depends_on_bucket_prefix_and_name() -> None:
-    first = deterministic_uuid("bucket", "", "results")
-    assert first == deterministic_uuid("bucket", "", "results")
-    others = {
-        deterministic_uuid("bucket2", "", "results"),
-        deterministic_uuid("bucket", "u/me/", "results"),
-        deterministic_uuid("bucket", "", "results2"),
-    }
-    assert first not in others
-    assert len(others) == 3
 
 
 def test_settings_map_to_core_overrides_and_hide_secrets() -> None:

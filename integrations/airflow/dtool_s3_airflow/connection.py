@@ -33,7 +33,6 @@ from urllib.parse import urlsplit
 from airflow.sdk import Connection
 
 import dtool_s3_core
-from dtool_s3_core._format.uri import parse_uri
 from dtool_s3_core.errors import ConfigurationError, redact_url
 
 from .provider_info import CONN_FIELDS
@@ -140,7 +139,7 @@ def buckets_of(locations: Iterable[str]) -> list[str]:
     buckets: list[str] = []
     for location in locations:
         if is_s3(location):
-            bucket = parse_uri(location).bucket
+            bucket = dtool_s3_core.bucket_of(location)
             if bucket not in buckets:
                 buckets.append(bucket)
     return buckets

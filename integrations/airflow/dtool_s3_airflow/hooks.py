@@ -19,8 +19,6 @@ from airflow.sdk import BaseHook, Connection
 
 import dtool_s3_core
 from dtool_s3_core import CopyResult, S3Config
-from dtool_s3_core._format.uri import parse_uri
-from dtool_s3_core.api import open_source
 
 from ._aws import aws_settings
 from ._probe import probe
@@ -98,7 +96,7 @@ class DtoolS3Hook(BaseHook):
         """The full configuration of an ``s3://`` location's bucket; None for a local path."""
         if not is_s3(location):
             return None
-        return self.settings.config(parse_uri(location).bucket)
+        return self.settings.config(dtool_s3_core.bucket_of(location))
 
     @contextmanager
     def configured(self, *locations: str, **settings: Any) -> Iterator[None]:
@@ -161,7 +159,10 @@ class DtoolS3Hook(BaseHook):
     def find_frozen(self, base_uri: str, name: str) -> dtool_s3_core.DatasetInfo | None:
         """Return the frozen dataset called ``name`` under ``base_uri``; None if absent or a proto.
 
-        :raises DatasetStateError: if several datasets have that name
+        The dataset is the one :func:`dtool_s3_core.find_dataset` picks for the name.
+
+        :raises DatasetStateError: if several datasets have that name (and none is the one
+                                   :func:`dtool_s3_core.find_or_create_dataset` made for it)
         """
         with self.configured(base_uri):
             info = dtool_s3_core.find_dataset(base_uri, name)
@@ -193,7 +194,7 @@ class DtoolS3Hook(BaseHook):
 
     def dataset_facts(self, uri: str) -> dict[str, Any]:
         """Return the Asset event extra of the frozen dataset at ``uri`` (S3 or local)."""
-        source = open_source(uri, config=self.s3_config(uri))
+        source = dtool_s3_core.open_source(uri, config=self.s3_config(uri))
         admin, entries = source.admin, source.entries()
         return event_extra(
             name=str(admin["name"]),

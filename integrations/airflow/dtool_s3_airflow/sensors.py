@@ -19,8 +19,10 @@ class DtoolS3DatasetSensor(BaseSensorOperator):
     """Wait for a frozen dataset called ``name`` under ``base_uri``; return its URI.
 
     A proto dataset of that name does not count until it is frozen. Several datasets with the
-    name fail the task (use a UUID URI then). Poke and deferrable mode return the same XCom and
-    fail with the same message.
+    name fail the task (use a UUID URI then), unless one of them was made for the name by
+    :func:`dtool_s3_core.find_or_create_dataset` (as the Snakemake plugin makes its outputs):
+    that one is used. Poke and deferrable mode return the same XCom and fail with the same
+    message.
 
     :param base_uri: ``s3://bucket`` or a local directory
     :param name: the dataset name

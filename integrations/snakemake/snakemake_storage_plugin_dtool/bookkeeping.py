@@ -12,11 +12,9 @@ invisible to dtool (which only reads ``dtool-<uuid>`` registrations), and remova
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path
 
-from dtool_s3_core._s3 import transfer
-from dtool_s3_core._s3.client import S3Client
+from dtool_s3_core import ObjectBeside
 
 from .items import PathStat
 from .query import DtoolQuery
@@ -33,36 +31,31 @@ def is_bookkeeping(query: DtoolQuery) -> bool:
     return bool(_BOOKKEEPING_RE.match(query.relpath))
 
 
-class Bookkeeping:
-    """One bookkeeping object: ``<prefix>.snakemake/<dataset>/<relpath>`` in the query's bucket."""
+def path_of(query: DtoolQuery) -> str:
+    """The object's path below the dataset prefix: ``.snakemake/<dataset>/<relpath>``."""
+    return f"{DIRECTORY}/{query.dataset}/{query.relpath}"
 
-    def __init__(self, client: S3Client, prefix: str, query: DtoolQuery) -> None:
-        self._client = client
-        self.key = f"{prefix}{DIRECTORY}/{query.dataset}/{query.relpath}"
+
+class Bookkeeping:
+    """One bookkeeping object, in Snakemake's terms."""
+
+    def __init__(self, stored: ObjectBeside) -> None:
+        self._stored = stored
 
     def stat(self) -> PathStat | None:
-        head = self._client.exists(self.key)
-        if head is None:
+        found = self._stored.stat()
+        if found is None:
             return None
-        modified: datetime = head["LastModified"]
-        size = int(head["ContentLength"])
         return PathStat(
-            is_dir=False, size=size, mtime=modified.timestamp(), md5=None, footprint=size
+            is_dir=False, size=found.size, mtime=found.modified, md5=None, footprint=found.size
         )
 
     def store(self, source: Path) -> None:
-        with source.open("rb") as stream:
-            transfer.upload_stream(
-                self._client,
-                self.key,
-                stream,
-                lambda md5: {},
-                transfer.memory_budget(self._client.config),
-            )
+        self._stored.upload(source)
 
     def retrieve(self, target: Path) -> None:
         # Snakemake checks the archive's SHA-256 itself after the download.
-        transfer.download(self._client, self.key, target)
+        self._stored.download(target)
 
     def remove(self) -> None:
-        self._client.delete_many([self.key])
+        self._stored.delete()

@@ -3,38 +3,37 @@
 Frozen datasets never change, so their admin metadata and manifest are read once per process and
 kept. Proto datasets change while the workflow runs, so their state is read again when asked.
 
-Output datasets are created with a deterministic UUID, ``uuid5(bucket, prefix, name)``. Every
-process that writes into the dataset "results" of a bucket (local jobs, cluster jobs, several
-Snakemake invocations) therefore creates or finds the *same* dataset: creation is idempotent and
-race-free without locks, and finding it is one GET instead of a scan of the bucket. Datasets made
-by other tools (random UUIDs) are still found by name, by scanning the bucket's registrations.
+Which dataset a name means, and how an output dataset is created, is dtool_s3_core's rule
+(:func:`dtool_s3_core.find_dataset`, :func:`dtool_s3_core.find_or_create_dataset`): output
+datasets get a UUID derived from bucket, prefix and name, so every process that writes into the
+dataset "results" of a bucket (local jobs, cluster jobs, several Snakemake invocations) creates
+or finds the *same* dataset, and finding it is two GETs instead of a scan of the bucket. This
+module only remembers the answers: a name's UUID, and one listing per bucket for the names of
+datasets that other tools made.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-import dtoolcore
-
-from dtool_s3_core import S3Dataset, errors, override, resolve_config
-from dtool_s3_core._dataset import registry
-from dtool_s3_core._format.keys import UUID_RE, normalise_prefix
-from dtool_s3_core._format.validate import name_problem
-from dtool_s3_core._s3.client import S3Client
-
-#: Namespace of the deterministic dataset UUIDs (fixed forever: changing it orphans datasets).
-NAMESPACE = uuid.UUID("0c8f3b96-159c-4e48-9033-f76811e36434")
-
-
-def deterministic_uuid(bucket: str, prefix: str, name: str) -> str:
-    """Return the UUID the plugin gives the dataset ``name`` under ``prefix`` in ``bucket``."""
-    return str(uuid.uuid5(NAMESPACE, f"s3://{bucket}/{prefix}{name}"))
+from dtool_s3_core import (
+    DatasetInfo,
+    ObjectBeside,
+    S3Dataset,
+    errors,
+    find_dataset,
+    find_or_create_dataset,
+    is_dataset_uuid,
+    list_datasets,
+    override,
+    resolve_config,
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ class Datasets:
         self._opened: dict[tuple[str, str], S3Dataset] = {}
         self._frozen: dict[tuple[str, str], Dataset] = {}
         self._names: dict[tuple[str, str], str] = {}
-        self._listings: dict[str, list[registry.DatasetEntry]] = {}
+        self._listings: dict[str, list[DatasetInfo]] = {}
 
     @contextmanager
     def scope(self) -> Iterator[None]:
@@ -106,12 +105,10 @@ class Datasets:
                 self._opened[(bucket, ds_uuid)] = found
             return found
 
-    def client(self, bucket: str) -> S3Client:
+    def beside(self, bucket: str, path: str) -> ObjectBeside:
+        """Return the object ``path`` below the bucket's dataset prefix, outside every dataset."""
         with self.scope():
-            return S3Client(resolve_config(bucket, self.config_path))
-
-    def prefix(self, bucket: str) -> str:
-        return normalise_prefix(self.client(bucket).config.dataset_prefix)
+            return ObjectBeside(f"s3://{bucket}", path, self.config_path)
 
     # -- finding ---------------------------------------------------------------------------------
 
@@ -121,7 +118,7 @@ class Datasets:
         :param fresh: read the admin metadata now (else a copy up to a few seconds old may do)
         :raises DatasetStateError: if several datasets have that name
         """
-        ds_uuid = ref if UUID_RE.match(ref) else self._uuid_for_name(bucket, ref)
+        ds_uuid = ref if is_dataset_uuid(ref) else self._uuid_for_name(bucket, ref)
         return None if ds_uuid is None else self._load(bucket, ds_uuid, fresh)
 
     def _load(self, bucket: str, ds_uuid: str, fresh: bool) -> Dataset | None:
@@ -134,17 +131,21 @@ class Datasets:
         if admin is None:
             return None
         frozen_at = admin.get("frozen_at")
-        dataset = Dataset(
-            bucket=bucket,
-            uuid=ds_uuid,
-            name=str(admin["name"]),
-            frozen=admin.get("type") == "dataset",
-            frozen_at=float(frozen_at) if frozen_at is not None else None,
-            s3=s3,
+        return self._keep(
+            Dataset(
+                bucket=bucket,
+                uuid=ds_uuid,
+                name=str(admin["name"]),
+                frozen=admin.get("type") == "dataset",
+                frozen_at=float(frozen_at) if frozen_at is not None else None,
+                s3=s3,
+            )
         )
+
+    def _keep(self, dataset: Dataset) -> Dataset:
         if dataset.frozen:
             with self._lock:
-                self._frozen[(bucket, ds_uuid)] = dataset
+                self._frozen[(dataset.bucket, dataset.uuid)] = dataset
         return dataset
 
     def _uuid_for_name(self, bucket: str, name: str) -> str | None:
@@ -152,34 +153,25 @@ class Datasets:
             known = self._names.get((bucket, name))
         if known is not None:
             return known
-        candidate = deterministic_uuid(bucket, self.prefix(bucket), name)
-        found = self._load(bucket, candidate, fresh=False)
-        if found is not None and found.name == name:
-            return self._remember_name(bucket, name, candidate)
-        matches = [
-            entry.uuid
-            for entry in self._listing(bucket)
-            if entry.admin_metadata is not None and entry.admin_metadata.get("name") == name
-        ]
-        if len(matches) > 1:
-            raise errors.DatasetStateError(
-                f"{len(matches)} datasets are named '{name}' in bucket '{bucket}': name the one "
-                f"you mean by its UUID, e.g. dtool://{bucket}/{matches[0]}/..."
+        with self.scope():
+            info = find_dataset(
+                f"s3://{bucket}", name, self.config_path, listing=partial(self._listing, bucket)
             )
-        return self._remember_name(bucket, name, matches[0]) if matches else None
+        return None if info is None else self._remember_name(bucket, name, info.uuid)
 
     def _remember_name(self, bucket: str, name: str, ds_uuid: str) -> str:
         with self._lock:
             self._names[(bucket, name)] = ds_uuid
         return ds_uuid
 
-    def _listing(self, bucket: str) -> list[registry.DatasetEntry]:
+    def _listing(self, bucket: str) -> list[DatasetInfo]:
         # One scan per bucket and process: datasets this plugin creates are found by their
         # deterministic UUID, so the scan only has to know datasets made by other tools.
         with self._lock:
             listing = self._listings.get(bucket)
             if listing is None:
-                listing = registry.list_datasets(self.client(bucket), self.prefix(bucket))
+                with self.scope():
+                    listing = list_datasets(f"s3://{bucket}", self.config_path)
                 self._listings[bucket] = listing
             return listing
 
@@ -194,38 +186,28 @@ class Datasets:
             found = self.find(bucket, ref, fresh=True)
             if found is not None:
                 return found
-            if UUID_RE.match(ref):
+            if is_dataset_uuid(ref):
                 raise errors.ObjectNotFound(
                     f"there is no dataset {ref} in bucket '{bucket}': name output datasets by "
                     "name (dtool://<bucket>/<name>/<relpath>), not by UUID"
                 )
-            if name_problem(ref) is not None:
-                raise errors.ConfigurationError(
-                    f"invalid dataset name '{ref}': use letters, digits, '-', '_' and '.' "
-                    "(at most 80)"
+            with self.scope():
+                info, created = find_or_create_dataset(
+                    f"s3://{bucket}", ref, self.config_path, listing=partial(self._listing, bucket)
                 )
-            ds_uuid = self._create(bucket, ref)
-            created = self._load(bucket, ds_uuid, fresh=True)
-            if created is None:
-                raise errors.DatasetStateError(
-                    f"dataset '{ref}' (s3://{bucket}/{ds_uuid}) vanished right after creation"
+            if created:
+                self._logger.info(f"Created proto dataset '{ref}' ({info.uri})")
+            self._remember_name(bucket, ref, info.uuid)
+            return self._keep(
+                Dataset(
+                    bucket=bucket,
+                    uuid=info.uuid,
+                    name=info.name,
+                    frozen=info.frozen,
+                    frozen_at=info.frozen_at,
+                    s3=self.open(bucket, info.uuid),
                 )
-            return created
-
-    def _create(self, bucket: str, name: str) -> str:
-        ds_uuid = deterministic_uuid(bucket, self.prefix(bucket), name)
-        admin = dtoolcore.generate_admin_metadata(name)
-        admin["uuid"] = ds_uuid
-        try:
-            self.open(bucket, ds_uuid).create_proto(admin)
-        except errors.DatasetStateError:
-            # Another process created it between our check and our write: same UUID, so
-            # it is the same dataset and there is nothing left to do.
-            pass
-        else:
-            self._logger.info(f"Created proto dataset '{name}' (s3://{bucket}/{ds_uuid})")
-        self._remember_name(bucket, name, ds_uuid)
-        return ds_uuid
+            )
 
     # -- items -----------------------------------------------------------------------------------
 
@@ -247,7 +229,3 @@ class Datasets:
             return self.items(dataset).get(relpath)
         item = dataset.s3.stat(relpath)
         return None if item is None else ItemStat(item.size, item.timestamp, item.checksum)
-
-    def forget(self, dataset: Dataset) -> None:
-        """Drop what is cached about a dataset whose state this process just changed."""
-        registry.forget_admin(dataset.s3.client, dataset.uuid)

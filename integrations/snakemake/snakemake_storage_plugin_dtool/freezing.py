@@ -19,8 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dtool_s3_core import errors
-from dtool_s3_core.api import readme_text
+from dtool_s3_core import errors, readme_text
 
 from .datasets import Dataset, Datasets
 
@@ -53,9 +52,8 @@ def freeze(datasets: Datasets, dataset: Dataset, readme: str | None) -> Dataset:
     if dataset.frozen:
         return dataset
     if readme is not None:
-        dataset.s3.put_text(dataset.s3.layout.readme, readme)
+        dataset.s3.put_readme(readme)
     dataset.s3.freeze()
-    datasets.forget(dataset)
     frozen = datasets.find(dataset.bucket, dataset.uuid, fresh=True)
     if frozen is None or not frozen.frozen:
         raise errors.DatasetStateError(f"{dataset.describe()} did not freeze; run again")

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from dtool_s3_core import errors
-from dtool_s3_core._format.keys import identifier
+from dtool_s3_core import errors, item_identifier
 
 from .datasets import Dataset, Datasets, ItemStat
 
@@ -60,7 +59,7 @@ def stat_path(datasets: Datasets, dataset: Dataset, relpath: str) -> PathStat | 
 def retrieve(datasets: Datasets, dataset: Dataset, relpath: str, target: Path) -> None:
     """Download an item to ``target``, or a directory of items below ``target``, verified."""
     if datasets.stat(dataset, relpath) is not None:
-        dataset.s3.download_to(identifier(relpath), target)
+        dataset.s3.download_to(item_identifier(relpath), target)
         return
     below = directory_items(datasets.items(dataset), relpath)
     if not below:
@@ -68,7 +67,7 @@ def retrieve(datasets: Datasets, dataset: Dataset, relpath: str, target: Path) -
     target.mkdir(parents=True, exist_ok=True)
     cut = len(relpath) + 1
     dataset.s3.run_all(
-        [partial(dataset.s3.download_to, identifier(rel), target / rel[cut:]) for rel in below]
+        [partial(dataset.s3.download_to, item_identifier(rel), target / rel[cut:]) for rel in below]
     )
 
 

@@ -24,12 +24,10 @@ from snakemake_interface_storage_plugins.storage_object import (
     StorageObjectWrite,
 )
 
-from dtool_s3_core import errors
-from dtool_s3_core._format.keys import UUID_RE
-from dtool_s3_core._format.validate import name_problem
+from dtool_s3_core import check_dataset_name, errors
 
 from . import freezing, items
-from .bookkeeping import Bookkeeping, is_bookkeeping
+from .bookkeeping import Bookkeeping, is_bookkeeping, path_of
 from .datasets import Dataset, Datasets, FrozenDatasetError, ItemStat
 from .query import MARKER, DtoolQuery, QueryError, has_wildcards, parse_query
 
@@ -92,14 +90,9 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):  
         query = self.parsed
         if not is_bookkeeping(query):
             return None
-        if not UUID_RE.match(query.dataset) and name_problem(query.dataset) is not None:
-            raise errors.ConfigurationError(
-                f"invalid dataset name '{query.dataset}' in {self.query}: use letters, digits, "
-                "'-', '_' and '.' (at most 80)"
-            )
-        return Bookkeeping(
-            self._datasets.client(query.bucket), self._datasets.prefix(query.bucket), query
-        )
+        # A UUID passes too: it is a valid dtool name.
+        check_dataset_name(query.dataset)
+        return Bookkeeping(self._datasets.beside(query.bucket, path_of(query)))
 
     def _dataset(self, fresh: bool = False) -> Dataset | None:
         query = self.parsed
