@@ -9,59 +9,62 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import dtoolcore
 
 from . import errors
-from ._dataset import registry
+from ._dataset.beside import ObjectBeside, ObjectStat
 from ._dataset.dataset import S3Dataset
 from ._dataset.publish import http_enable
 from ._format import validate
-from ._format.keys import REGISTRATION_PREFIX, UUID_RE, identifier, normalise_prefix
+from ._format.keys import UUID_RE, identifier
 from ._format.uri import parse_uri
+from ._format.validate import check_dataset_name
+from ._ops.finding import (
+    DatasetInfo,
+    deterministic_uuid,
+    find_dataset,
+    find_or_create_dataset,
+    list_datasets,
+)
 from ._ops.results import CopyResult, Progress, copy_result
 from ._ops.sources import LocalSource, S3Source, Source
 from ._ops.to_disk import copy_to_disk, is_disk_base
 from ._ops.to_s3 import copy_to_s3
 from ._ops.verify import verify_local, verify_s3
 from ._s3.client import S3Client
-from ._s3.flow import memory_budget
-from ._s3.transfer import download, upload_stream
 from .config import S3Config, override, resolve_config, settings_of
 
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """One dataset of a listing (small enough for XCom)."""
-
-    uri: str
-    uuid: str
-    name: str
-    frozen: bool
-    created_at: float | None
-    frozen_at: float | None
-    creator_username: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-#: Namespace of the UUIDs :func:`find_or_create_dataset` gives new datasets. Fixed forever:
-#: with another value, no dataset made so far would be found by its name again.
-NAMESPACE = uuid.UUID("0c8f3b96-159c-4e48-9033-f76811e36434")
-
-
-def deterministic_uuid(bucket: str, prefix: str, name: str) -> str:
-    """Return the UUID of the dataset ``name`` created by :func:`find_or_create_dataset` in
-    ``bucket`` with the dataset prefix ``prefix`` (normalised: empty, or ending in '/')."""
-    return str(uuid.uuid5(NAMESPACE, f"s3://{bucket}/{prefix}{name}"))
+__all__ = [
+    "DatasetInfo",
+    "ObjectBeside",
+    "ObjectStat",
+    "bucket_of",
+    "check_bucket",
+    "check_dataset_name",
+    "copy",
+    "copy_dataset",
+    "create_dataset",
+    "deterministic_uuid",
+    "find_dataset",
+    "find_or_create_dataset",
+    "freeze_dataset",
+    "is_dataset_uuid",
+    "item_identifier",
+    "iter_files",
+    "list_buckets",
+    "list_datasets",
+    "open_frozen",
+    "open_s3",
+    "open_source",
+    "publish_dataset",
+    "readme_text",
+    "verify_dataset",
+]
 
 
 def bucket_of(uri: str) -> str:
@@ -75,17 +78,6 @@ def bucket_of(uri: str) -> str:
 def is_dataset_uuid(text: str) -> bool:
     """Return whether ``text`` is a dataset UUID as dtool writes it (lowercase, with hyphens)."""
     return UUID_RE.fullmatch(text) is not None
-
-
-def check_dataset_name(name: str) -> None:
-    """Refuse a dataset name that dtool would not accept.
-
-    :raises ConfigurationError: unless ``name`` is 1-80 letters, digits, '-', '_' and '.'
-    """
-    if validate.name_problem(name) is not None:
-        raise errors.ConfigurationError(
-            f"invalid dataset name {name!r}: use letters, digits, '-', '_' and '.' (max 80)"
-        )
 
 
 def item_identifier(relpath: str) -> str:
@@ -264,146 +256,6 @@ def publish_dataset(uri: str, expiry: int | None = None, config_path: str | None
         return http_enable(open_s3(uri, config_path))
 
 
-def list_datasets(
-    base_uri: str, config_path: str | None = None, limit: int | None = None
-) -> list[DatasetInfo]:
-    """Return the datasets registered under a base URI, proto datasets included, by UUID.
-
-    For S3 this is one listing per 1000 datasets plus one GET per dataset, fetched concurrently;
-    a damaged dataset is skipped with a warning.
-    """
-    if base_uri.startswith("s3://"):
-        bucket = parse_uri(base_uri).bucket
-        entries = registry.list_datasets(resolve_config(bucket, config_path))
-        infos = [_info(f"s3://{bucket}/{entry.uuid}", entry.admin_metadata) for entry in entries]
-    else:
-        found = [
-            *dtoolcore.iter_datasets_in_base_uri(base_uri),
-            *dtoolcore.iter_proto_datasets_in_base_uri(base_uri),
-        ]
-        infos = sorted(
-            (_info(str(ds.uri), ds.admin_metadata) for ds in found), key=lambda i: i.uuid
-        )
-    return infos[:limit] if limit is not None else infos
-
-
-def find_dataset(
-    base_uri: str,
-    name: str,
-    config_path: str | None = None,
-    *,
-    listing: Callable[[], Iterable[DatasetInfo]] | None = None,
-) -> DatasetInfo | None:
-    """Return the dataset called ``name`` under ``base_uri``, None if there is none.
-
-    The rule, the same for every caller: in a bucket, the dataset that
-    :func:`find_or_create_dataset` made for the name (its UUID is derived from bucket, dataset
-    prefix and name: two GETs, no listing) wins while it bears the name; else the one dataset of
-    that name among all the datasets of the base URI.
-
-    :param listing: returns the datasets of ``base_uri`` as :func:`list_datasets` does, for a
-                    caller that keeps them; called only when the rule needs them (default: list
-                    them now)
-    :raises DatasetStateError: if several datasets have that name and none was made for it by
-                               :func:`find_or_create_dataset`
-    """
-    where = base_uri
-    if base_uri.startswith("s3://"):
-        config = resolve_config(parse_uri(base_uri).bucket, config_path)
-        own = _named(S3Dataset(config, _own_uuid(config, name)), name)
-        if own is not None:
-            return own
-        where = f"s3://{config.bucket}"
-    infos = listing() if listing is not None else list_datasets(base_uri, config_path)
-    matches = [info for info in infos if info.name == name]
-    if len(matches) > 1:
-        shown = ", ".join(info.uri for info in matches[:3])
-        more = f" and {len(matches) - 3} more" if len(matches) > 3 else ""
-        raise errors.DatasetStateError(
-            f"{len(matches)} datasets are named {name!r} in {where} ({shown}{more}): "
-            "use a UUID URI instead"
-        )
-    return matches[0] if matches else None
-
-
-def find_or_create_dataset(
-    base_uri: str,
-    name: str,
-    config_path: str | None = None,
-    *,
-    creator_username: str | None = None,
-    listing: Callable[[], Iterable[DatasetInfo]] | None = None,
-) -> tuple[DatasetInfo, bool]:
-    """Return the dataset called ``name`` in an S3 bucket, and whether this call created it.
-
-    The dataset is found as :func:`find_dataset` finds it (a frozen one is returned as it is);
-    if there is none, an empty proto dataset of that name is created.
-
-    A new dataset's UUID is derived from the bucket, the configured dataset prefix and the name
-    (:func:`deterministic_uuid`), so every process that asks for the name (parallel or cluster
-    jobs, separate runs) finds or creates the same dataset: creation is idempotent and race-free
-    without locks, and later lookups need no listing of the bucket.
-
-    :param listing: as for :func:`find_dataset`
-    :raises ConfigurationError: for an invalid name, or a base URI that is not ``s3://``
-    :raises DatasetStateError: if several datasets have that name, or the dataset made for the
-                               name has been renamed
-    """
-    check_dataset_name(name)
-    if not base_uri.startswith("s3://"):
-        raise errors.ConfigurationError(
-            f"find_or_create_dataset needs an s3:// base URI, got {base_uri!r}"
-        )
-    found = find_dataset(base_uri, name, config_path, listing=listing)
-    if found is not None:
-        return found, False
-    config = resolve_config(parse_uri(base_uri).bucket, config_path)
-    dataset = S3Dataset(config, _own_uuid(config, name))
-    admin = dtoolcore.generate_admin_metadata(name, creator_username)
-    admin["uuid"] = dataset.uuid
-    try:
-        dataset.create_proto(admin)
-        created = True
-    except errors.DatasetStateError:
-        # Another process created it since the lookup: the same UUID, so the same dataset.
-        created = False
-    info = _named(dataset, name)
-    if info is None:
-        raise errors.DatasetStateError(
-            f"the dataset made for the name {name!r} ({dataset.uri}) has another name now or "
-            "is gone: choose another name"
-        )
-    return info, created
-
-
-def _own_uuid(config: S3Config, name: str) -> str:
-    return deterministic_uuid(config.bucket, normalise_prefix(config.dataset_prefix), name)
-
-
-def _named(dataset: S3Dataset, name: str) -> DatasetInfo | None:
-    """The dataset as listed, if it exists and is called ``name`` now."""
-    admin = dataset.admin_metadata(fresh=True)
-    if admin is None or admin.get("name") != name:
-        return None
-    return _info(dataset.uri, admin)
-
-
-def _info(uri: str, admin: Mapping[str, Any]) -> DatasetInfo:
-    def number(key: str) -> float | None:
-        value = admin.get(key)
-        return float(value) if value is not None else None
-
-    return DatasetInfo(
-        uri=uri,
-        uuid=str(admin.get("uuid", "")),
-        name=str(admin.get("name", "")),
-        frozen=admin.get("type") == "dataset",
-        created_at=number("created_at"),
-        frozen_at=number("frozen_at"),
-        creator_username=admin.get("creator_username"),
-    )
-
-
 def verify_dataset(
     uri: str,
     deep: bool = False,
@@ -431,90 +283,6 @@ def verify_dataset(
 
 
 # -- the bucket around the datasets ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ObjectStat:
-    """What a HEAD request says of an object."""
-
-    size: int
-    #: The object's ``Last-Modified``, in seconds since the epoch.
-    modified: float
-
-
-class ObjectBeside:
-    """A plain S3 object under a bucket's dataset prefix that belongs to no dataset.
-
-    For a tool's own bookkeeping next to the datasets it writes (the Snakemake plugin keeps
-    Snakemake's workflow-source archives there). dtool reads only ``dtool-<uuid>`` registrations
-    and the keys of the datasets they name, so such an object is invisible to dtool, never enters
-    a manifest, and can be deleted at any time.
-
-    :param base_uri: ``s3://<bucket>``
-    :param path: its key below the dataset prefix: a clean relative path whose first component
-                 is neither a UUID nor ``dtool-...`` (where datasets and registrations live)
-    :param config: the bucket's settings (default: resolved from its name)
-    :raises ConfigurationError: for such a path, or a malformed URI
-    """
-
-    def __init__(
-        self,
-        base_uri: str,
-        path: str,
-        config_path: str | None = None,
-        config: S3Config | None = None,
-    ) -> None:
-        problem = _beside_problem(path)
-        if problem is not None:
-            raise errors.ConfigurationError(f"object path {validate.shown(path)} {problem}")
-        self._client = S3Client(config or resolve_config(bucket_of(base_uri), config_path))
-        self.key = normalise_prefix(self._client.config.dataset_prefix) + path
-
-    def __repr__(self) -> str:
-        return f"ObjectBeside('{self.uri}')"
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self._client.bucket}/{self.key}"
-
-    def stat(self) -> ObjectStat | None:
-        """Return its size and modification time, None if it does not exist (one HEAD)."""
-        head = self._client.exists(self.key)
-        if head is None:
-            return None
-        modified: datetime = head["LastModified"]
-        return ObjectStat(size=int(head["ContentLength"]), modified=modified.timestamp())
-
-    def upload(self, source: str | os.PathLike[str]) -> None:
-        """Store a local file as the object (server-verified MD5; multipart when large)."""
-        with open(source, "rb") as stream:
-            upload_stream(
-                self._client,
-                self.key,
-                stream,
-                lambda md5: {},
-                memory_budget(self._client.config),
-            )
-
-    def download(self, target: str | os.PathLike[str]) -> None:
-        """Download the object to ``target``, which appears only once it is complete.
-
-        :raises ObjectNotFound: if it does not exist
-        """
-        download(self._client, self.key, Path(target))
-
-    def delete(self) -> None:
-        """Delete the object (deleting a missing one is no error)."""
-        self._client.delete_many([self.key])
-
-
-def _beside_problem(path: str) -> str | None:
-    problem = validate.relpath_problem(path)
-    if problem is None:
-        first = path.split("/", 1)[0]
-        if is_dataset_uuid(first) or first.startswith(REGISTRATION_PREFIX):
-            return "starts where datasets live (a UUID or 'dtool-'): start it with a name of yours"
-    return problem
 
 
 def check_bucket(

@@ -94,6 +94,17 @@ def name_problem(name: object) -> str | None:
     return None
 
 
+def check_dataset_name(name: str) -> None:
+    """Refuse a dataset name that dtool would not accept.
+
+    :raises ConfigurationError: unless ``name`` is 1-80 letters, digits, '-', '_' and '.'
+    """
+    if name_problem(name) is not None:
+        raise ConfigurationError(
+            f"invalid dataset name {name!r}: use letters, digits, '-', '_' and '.' (max 80)"
+        )
+
+
 def require(condition: bool, problem: str) -> None:
     if not condition:
         raise Invalid(problem)
