@@ -22,7 +22,7 @@ from ._dataset.dataset import S3Dataset
 from ._dataset.publish import http_enable
 from ._format import validate
 from ._format.keys import DTOOL_README_TXT, identifier, structure_parameters
-from ._format.uri import parse_uri
+from ._format.uri import object_url, parse_uri
 from .config import resolve_config
 
 logger = logging.getLogger(__name__)
@@ -55,12 +55,12 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
         """Return the URIs of all datasets (frozen and proto) registered in the bucket."""
         bucket = parse_uri(base_uri).bucket
         entries = registry.list_datasets(resolve_config(bucket, config_path))
-        return [f"s3://{bucket}/{entry.uuid}" for entry in entries]
+        return [object_url(bucket, entry.uuid) for entry in entries]
 
     @classmethod
     def generate_uri(cls, name: str, uuid: str, base_uri: str) -> str:
         """Return the URI of a dataset: ``s3://<bucket>/<uuid>`` (the base path is ignored)."""
-        return f"s3://{parse_uri(base_uri).bucket}/{uuid}"
+        return object_url(parse_uri(base_uri).bucket, uuid)
 
     # -- keys ------------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import Any
 from .. import errors
 from .._format import validate
 from .._format.keys import IDENTIFIER_RE, KeyLayout, decode_handle, identifier
+from .._format.uri import object_url
 from .._s3.client import S3Client
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class Inventory:
                     item = self._head_item(item.identifier)
         if item.checksum is None:
             raise errors.DatasetStateError(
-                f"s3://{self._client.bucket}/{self._layout.item(item.identifier)} has no "
+                f"{object_url(self._client.bucket, self._layout.item(item.identifier))} has no "
                 "checksum metadata; re-upload the item"
             )
         return item.checksum
@@ -164,8 +165,8 @@ class Inventory:
         encoded = metadata.get("handle")
         if encoded is None:
             raise errors.DatasetStateError(
-                f"s3://{self._client.bucket}/{key} has no handle metadata: it was not written by "
-                "dtool; remove it or re-upload the item"
+                f"{object_url(self._client.bucket, key)} has no handle metadata: it was not "
+                "written by dtool; remove it or re-upload the item"
             )
         handle = decode_handle(str(encoded), self._base64_handles())
         problem = validate.relpath_problem(handle)
@@ -173,7 +174,7 @@ class Inventory:
             problem = "is not the relpath its key is the SHA-1 of"
         if problem is not None:
             raise errors.damaged(
-                f"s3://{self._client.bucket}/{key}",
+                object_url(self._client.bucket, key),
                 f"has a handle {validate.shown(handle)} that {problem}",
             )
         return Item(
@@ -190,7 +191,7 @@ class Inventory:
             return None
         if not validate.MD5_RE.match(str(value)):
             raise errors.damaged(
-                f"s3://{self._client.bucket}/{self._layout.item(ident)}",
+                object_url(self._client.bucket, self._layout.item(ident)),
                 f"has a checksum {validate.shown(value)} that is not an MD5",
             )
         return str(value)

@@ -30,6 +30,7 @@ from .._format.keys import (
     uses_base64_handles,
 )
 from .._format.manifest import Entry, Manifest, manifest_document
+from .._format.uri import object_url
 from .._format.validate import Invalid
 from .._s3.client import S3Client
 from ..config import S3Config
@@ -60,14 +61,14 @@ class DatasetObjects:
 
     @property
     def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.uuid}"
+        return object_url(self.bucket, self.uuid)
 
     @property
     def is_uuid(self) -> bool:
         return bool(UUID_RE.match(self.uuid))
 
     def where(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+        return object_url(self.bucket, key)
 
     def _checked(self, key: str, read: Callable[[], T]) -> T:
         try:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from .. import errors
+from .._format.uri import object_url
 from .._s3.client import S3Client
 from ..config import publish_expiry_now
 from .dataset import S3Dataset
@@ -29,7 +30,8 @@ def http_enable(dataset: S3Dataset) -> str:
     admin = dataset.require_admin()
     if admin.get("type") != "dataset":
         raise errors.DatasetStateError(
-            f"s3://{client.bucket}/{layout.uuid} is a proto dataset: freeze it before publishing"
+            f"{object_url(client.bucket, layout.uuid)} is a proto dataset: freeze it before "
+            "publishing"
         )
     expiry = publish_expiry_now(client.config)
     overlays = {name: layout.overlay(name) for name in dataset.overlay_names()}

@@ -19,6 +19,7 @@ from typing import Any
 from .. import errors
 from .._format import manifest, validate
 from .._format.keys import REGISTRATION_PREFIX, UUID_RE, KeyLayout, normalise_prefix
+from .._format.uri import object_url
 from .._s3.client import S3Client
 from ..config import S3Config
 
@@ -79,7 +80,7 @@ def registered_prefix(client: S3Client, uuid: str) -> str | None:
     try:
         prefix = validate.check_prefix(found[0])
     except validate.Invalid as exc:
-        where = f"s3://{client.bucket}/{REGISTRATION_PREFIX}{uuid}"
+        where = object_url(client.bucket, REGISTRATION_PREFIX + uuid)
         raise errors.damaged(where, str(exc)) from exc
     remember_prefix(client, uuid, prefix)
     return prefix
@@ -141,7 +142,7 @@ def read_admin_metadata(
         admin = parse_admin_metadata(*found)
         manifest.check_admin(admin, layout.uuid)
     except errors.DatasetStateError as exc:
-        raise errors.damaged(f"s3://{client.bucket}/{layout.admin_metadata}", str(exc)) from exc
+        raise errors.damaged(object_url(client.bucket, layout.admin_metadata), str(exc)) from exc
     remember_admin(client, layout.uuid, admin)
     return dict(admin)
 

@@ -19,7 +19,7 @@ from .._dataset import registry
 from .._dataset.dataset import S3Dataset
 from .._format import validate
 from .._format.keys import normalise_prefix
-from .._format.uri import parse_uri
+from .._format.uri import object_url, parse_uri
 from ..config import S3Config, resolve_config
 
 
@@ -61,7 +61,7 @@ def list_datasets(
     if base_uri.startswith("s3://"):
         bucket = parse_uri(base_uri).bucket
         entries = registry.list_datasets(resolve_config(bucket, config_path))
-        infos = [_info(f"s3://{bucket}/{entry.uuid}", entry.admin_metadata) for entry in entries]
+        infos = [_info(object_url(bucket, entry.uuid), entry.admin_metadata) for entry in entries]
     else:
         found = [
             *dtoolcore.iter_datasets_in_base_uri(base_uri),
