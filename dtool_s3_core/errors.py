@@ -1,4 +1,4 @@
-"""Exceptions raised by dtool_s3_core, and the translation of botocore errors into them.
+"""Exceptions raised by dtool_s3_core (the S3 layer turns botocore's exceptions into these).
 
 The tree::
 
@@ -21,20 +21,8 @@ contain credentials.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
-
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    ReadTimeoutError,
-    SSLError,
-)
 
 
 class DtoolS3Error(Exception):
@@ -81,16 +69,6 @@ class TransferFailed(DtoolS3Error, OSError):
     """S3 answered with an error that is none of the above."""
 
 
-def connection_broke(verb: str, where: str, attempts: int, cause: str) -> TransferFailed:
-    """A connection was made and then cut off, on every one of ``attempts`` attempts."""
-    how = "once (" if attempts == 1 else f"{attempts} times ("
-    broke = "broke" if attempts == 1 else "keeps breaking"
-    return TransferFailed(
-        f"{verb} {where} failed {how}{cause}): the connection {broke}; check the network and "
-        "the server, or raise DTOOL_S3_MAX_ATTEMPTS"
-    )
-
-
 def redact_url(url: str | None) -> str | None:
     """Return ``url`` without user:password (an endpoint may carry them; messages must not)."""
     if not url:
@@ -118,125 +96,18 @@ def damaged(where: str, problem: str) -> DatasetStateError:
     )
 
 
-_ACCESS_CODES = frozenset(
-    {
-        "AccessDenied",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "InvalidToken",
-        "ExpiredToken",
-        "AllAccessDisabled",
-        "AccountProblem",
-        "403",
-    }
-)
-_MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-# What botocore's retry handler retries: still failing after the last attempt means the service
-# is down or overloaded, not that the request was wrong.
-_TRANSIENT_CODES = frozenset(
-    {
-        "InternalError",
-        "ServiceUnavailable",
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "RequestTimeout",
-        "500",
-        "502",
-        "503",
-        "504",
-    }
-)
+def error_code(exc: BaseException) -> str:
+    """Return the S3 error code of a botocore ``ClientError`` (else the HTTP status, else
+    ``"Unknown"``).
 
-_ACCESS_HINT = (
-    "check DTOOL_S3_ACCESS_KEY_ID_{bucket} and DTOOL_S3_SECRET_ACCESS_KEY_{bucket} "
-    "(or your AWS profile) and the bucket policy"
-)
-
-
-def error_code(exc: ClientError) -> str:
-    """Return the S3 error code of a ClientError (or the HTTP status as a string)."""
-    error: Mapping[str, str] = exc.response.get("Error", {})
-    code = error.get("Code")
+    The code is read from ``exc.response`` without importing botocore, so that code outside the
+    S3 layer (the Airflow integration, for one) can name it.
+    """
+    response = getattr(exc, "response", None)
+    if not isinstance(response, Mapping):
+        return "Unknown"
+    code = response.get("Error", {}).get("Code")
     if code:
         return str(code)
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return str(status) if status else "Unknown"
-
-
-def http_status(exc: ClientError) -> int:
-    """Return the HTTP status of a ClientError, 0 if unknown."""
-    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-
-
-def translate(exc: Exception, bucket: str, key: str | None, endpoint: str | None) -> DtoolS3Error:
-    """Turn a botocore exception into a one-line DtoolS3Error naming the bucket, key and fix.
-
-    :param exc: the exception botocore raised
-    :param bucket: the bucket of the request
-    :param key: the key of the request, if any
-    :param endpoint: the endpoint URL, for connection errors
-    :returns: the error to raise (``raise translate(...) from exc``)
-    """
-    where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
-    where_ep = redact_url(endpoint) or "the default AWS endpoint"
-    if isinstance(exc, ClientError):
-        code = error_code(exc)
-        if code == "NoSuchBucket":
-            return BucketNotFound(
-                f"bucket '{bucket}' does not exist at {where_ep}: create it or check the bucket "
-                f"name and DTOOL_S3_ENDPOINT_{bucket}"
-            )
-        if code in _ACCESS_CODES or http_status(exc) == 403:
-            return AccessDenied(
-                f"access denied to {where} ({code}): " + _ACCESS_HINT.format(bucket=bucket)
-            )
-        if code in _MISSING_KEY_CODES or http_status(exc) == 404:
-            return ObjectNotFound(f"{where} does not exist")
-        if code in {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"}:
-            return IntegrityError(
-                f"the server rejected the upload to {where} ({code}): the content changed while "
-                "it was being sent; retry the copy"
-            )
-        if code in _TRANSIENT_CODES or http_status(exc) >= 500:
-            return TransferFailed(
-                f"{where_ep} kept failing ({code}) on {where} after every retry: try again "
-                f"later (dtool cp --resume finishes a copy) or raise DTOOL_S3_MAX_ATTEMPTS"
-            )
-        return TransferFailed(f"S3 error {code} on {where}: {_first_line(exc)}")
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return AccessDenied(
-            f"no credentials for bucket '{bucket}': set DTOOL_S3_ACCESS_KEY_ID_{bucket} and "
-            f"DTOOL_S3_SECRET_ACCESS_KEY_{bucket}, or configure an AWS profile"
-        )
-    if isinstance(exc, SSLError):
-        reason = _TLS_REASON.search(str(exc))
-        text = (reason.group(1) or reason.group(2)) if reason else ""
-        why = f" ({text.strip().rstrip('.')})" if text else ""
-        return EndpointUnreachable(
-            f"TLS handshake with {where_ep} failed for bucket '{bucket}'{why}: check the "
-            "certificate or use the right scheme (http/https) in DTOOL_S3_ENDPOINT_" + bucket
-        )
-    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
-        return EndpointUnreachable(
-            f"cannot reach {where_ep} for bucket '{bucket}': check DTOOL_S3_ENDPOINT_{bucket} "
-            "and your network"
-        )
-    if isinstance(exc, ReadTimeoutError):
-        return EndpointUnreachable(
-            f"{where_ep} stopped answering while working on {where}: try again later, or raise "
-            f"DTOOL_S3_READ_TIMEOUT_{bucket} (seconds) for a slow server"
-        )
-    if isinstance(exc, BotoCoreError):
-        return TransferFailed(f"S3 request on {where} failed: {_first_line(exc)}")
-    return TransferFailed(f"S3 request on {where} failed: {type(exc).__name__}: {_first_line(exc)}")
-
-
-_TLS_REASON = re.compile(
-    r"certificate verify failed: ([^(\n]+)|(no appropriate subjectAltName[^\n]*|hostname [^\n]+)"
-)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -36,6 +36,7 @@ from botocore.exceptions import (
 from .. import errors
 from ..config import S3Config
 from .redact import protect_library_logs
+from .translate import connection_broke, translate
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -220,9 +221,9 @@ class S3Client:
             where = f"s3://{self.bucket}/{key or ''}"
             attempts = self.config.max_attempts
             cause = type(exc).__name__
-            raise errors.connection_broke(f"{name} on", where, attempts, cause) from exc
+            raise connection_broke(f"{name} on", where, attempts, cause) from exc
         except (ClientError, BotoCoreError) as exc:
-            raise errors.translate(exc, self.bucket, key, self.config.endpoint_url) from exc
+            raise translate(exc, self.bucket, key, self.config.endpoint_url) from exc
         return response
 
     def exists(self, key: str) -> dict[str, Any] | None:
@@ -298,7 +299,7 @@ class S3Client:
         try:
             response = self._client.list_buckets()
         except (ClientError, BotoCoreError) as exc:
-            raise errors.translate(exc, self.bucket, None, self.config.endpoint_url) from exc
+            raise translate(exc, self.bucket, None, self.config.endpoint_url) from exc
         return [str(entry["Name"]) for entry in response.get("Buckets", [])]
 
     def bucket_exists(self) -> bool:
@@ -344,7 +345,7 @@ class S3Client:
         except ClientError:
             return False
         except BotoCoreError as exc:
-            raise errors.translate(exc, self.bucket, key, self.config.endpoint_url) from exc
+            raise translate(exc, self.bucket, key, self.config.endpoint_url) from exc
         return True
 
 
@@ -368,7 +369,7 @@ def retrying(fn: Callable[[], T], max_attempts: int, what: str) -> T:
                 raise
             if attempt == max_attempts:
                 cause = type(exc).__name__
-                raise errors.connection_broke("reading", what, max_attempts, cause) from exc
+                raise connection_broke("reading", what, max_attempts, cause) from exc
             logger.info("retrying %s after %s (attempt %d)", what, type(exc).__name__, attempt)
             backoff(attempt)
     raise AssertionError("unreachable")

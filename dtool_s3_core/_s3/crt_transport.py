@@ -4,13 +4,13 @@ botocore spends about 3 ms of Python per request; awscrt signs, sends, retries a
 connections in C (about 0.5 ms per request) and, unlike boto3's CRT transfer manager, sends the
 headers we give it, so every upload keeps its ``Content-MD5`` and ``x-amz-meta-*``. It carries
 item bodies that are in memory or small (PutObject from memory, UploadPart, GetObject of items
-up to one part, see :func:`.transfer._small`); listings, HEAD, multipart control, presigning and
+up to one part, see :func:`.transport.bodies`); listings, HEAD, multipart control, presigning and
 large streamed bodies stay with botocore in :mod:`.client`.
 
 :meth:`CrtEngine.send` is this engine's half of the one choke point: it logs each request (keys
 only, never credentials), leaves retries to awscrt's standard strategy (exponential backoff with
 full jitter, throttling and 5xx included, ``DTOOL_S3_MAX_ATTEMPTS`` attempts) and translates
-every failure through :func:`.errors.translate`, so users read the same lines as with botocore.
+every failure through :func:`.translate.translate`, so users read the same lines as with botocore.
 awscrt has no read timeout of its own, so ``send`` keeps one: a request that sees no byte move
 for ``DTOOL_S3_READ_TIMEOUT`` seconds is cancelled and tried again, as botocore does.
 """
@@ -35,6 +35,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from .. import errors
 from ..config import S3Config
 from .client import backoff
+from .translate import connection_broke, translate
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class CrtEngine:
                 return self._send_once(operation, method, key, headers, query, body, on_body)
             except _Stalled:
                 if attempt == attempts:
-                    raise errors.translate(
+                    raise translate(
                         ReadTimeoutError(endpoint_url=self._endpoint),
                         self.bucket,
                         key,
@@ -264,19 +265,19 @@ class CrtEngine:
                 },
                 operation,
             )
-            return errors.translate(client_error, self.bucket, key, self.config.endpoint_url)
+            return translate(client_error, self.bucket, key, self.config.endpoint_url)
         name = str(getattr(exc, "name", ""))
         if any(part in name for part in ("CLOSED", "RESET", "BROKEN_PIPE")):
             # Connected, then cut off on every attempt: not an unreachable endpoint.
             verb = "reading" if operation == "GetObject" else "sending"
             where = f"s3://{self.bucket}/{key}"
-            return errors.connection_broke(verb, where, self.config.max_attempts, name)
+            return connection_broke(verb, where, self.config.max_attempts, name)
         cause: Exception = exc
         if "TLS" in name:
             cause = SSLError(endpoint_url=self._endpoint, error=getattr(exc, "message", name))
         elif any(part in name for part in ("SOCKET", "DNS", "CONNECT", "TIMEOUT", "HOST")):
             cause = EndpointConnectionError(endpoint_url=self._endpoint)
-        return errors.translate(cause, self.bucket, key, self.config.endpoint_url)
+        return translate(cause, self.bucket, key, self.config.endpoint_url)
 
 
 def _error_of(body: bytes | None, status: int) -> tuple[str, str]:
