@@ -34,9 +34,10 @@ from .._dataset.dataset import S3Dataset
 from .._format import validate
 from .._format.manifest import Entry, item_metadata
 from .._s3.checksums import CHUNK
-from .._s3.client import S3Client, retrying
+from .._s3.client import S3Client
 from .._s3.flow import ByteBudget, HighWater, OnBytes, memory_budget
 from .._s3.multipart import copy_in_parts, write_parts
+from .._s3.retry import retrying
 from .._s3.transfer import hash_object, put_body
 from .results import CopyResult, Progress, copy_result, exists_error, quiet
 from .sources import Source

@@ -3,23 +3,20 @@
 boto3 (and awscrt) are imported when the first client is built, not when the package is: dtool
 imports every storage broker to list them, and ``dtool --version`` should not pay for S3.
 
-Every request of the package goes through :meth:`S3Client.call` (or :meth:`S3Client.list`,
-which pages through it). Botocore's *standard* retry mode retries throttling (503 SlowDown),
-5xx answers, connection resets and timeouts with exponential backoff and jitter, classified by
-error code; :func:`retrying` extends that to failures while a response body is being read, which
-botocore cannot retry on its own.
+Every botocore request of the package goes through :meth:`S3Client.call` (or
+:meth:`S3Client.list_objects`, which pages through it). Botocore's *standard* retry mode retries
+throttling (503 SlowDown), 5xx answers, connection resets and timeouts with exponential backoff
+and jitter, classified by error code; :func:`.retry.retrying` extends that to failures while a
+response body is being read, which botocore cannot retry on its own.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import logging
-import random
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,14 +25,13 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
-    IncompleteReadError,
-    ReadTimeoutError,
-    ResponseStreamingError,
 )
 
 from .. import errors
+from .._format.uri import object_url
 from ..config import S3Config
 from .redact import protect_library_logs
+from .retry import retrying
 from .translate import connection_broke, translate
 
 if TYPE_CHECKING:
@@ -45,22 +41,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-@functools.cache
-def _transient_body_errors() -> tuple[type[BaseException], ...]:
-    # urllib3 is imported here, with the first retry, not with the package.
-    from urllib3.exceptions import ProtocolError
-
-    return (
-        ResponseStreamingError,
-        # A body shorter than its Content-Length: the connection closed midway.
-        IncompleteReadError,
-        ReadTimeoutError,
-        ConnectionClosedError,
-        ProtocolError,
-        ConnectionError,
-    )
 
 
 @dataclass(frozen=True)
@@ -131,17 +111,10 @@ def _build_engine(
 
 
 def _build_client(config: S3Config, unsigned: bool) -> tuple[BaseClient, Any]:
-    import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
 
-    session = boto3.session.Session(
-        aws_access_key_id=config.access_key_id,
-        aws_secret_access_key=config.secret_access_key,
-        aws_session_token=config.session_token,
-        profile_name=config.profile,
-        region_name=config.region,
-    )
+    session = session_for(config)
     botocore_config = Config(
         signature_version=UNSIGNED if unsigned else "s3v4",
         s3={"addressing_style": config.addressing_style},
@@ -160,6 +133,22 @@ def _build_client(config: S3Config, unsigned: bool) -> tuple[BaseClient, Any]:
     client.meta.events.register("before-sign.s3.DeleteObjects", _add_content_md5)
     protect_library_logs(config.secret_access_key, config.session_token)
     return client, session
+
+
+def session_for(config: S3Config) -> Any:
+    """A boto3 session with this bucket's credentials, profile and region.
+
+    It resolves the AWS chain locally (environment, profiles) and sends no request.
+    """
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=config.access_key_id,
+        aws_secret_access_key=config.secret_access_key,
+        aws_session_token=config.session_token,
+        profile_name=config.profile,
+        region_name=config.region,
+    )
 
 
 def _add_content_md5(request: Any, **_: Any) -> None:
@@ -218,7 +207,7 @@ class S3Client:
         except ConnectionClosedError as exc:
             # Botocore has tried every attempt; its message is a URL with the whole query.
             name = self._client.meta.method_to_api_mapping.get(operation, operation)
-            where = f"s3://{self.bucket}/{key or ''}"
+            where = object_url(self.bucket, key)
             attempts = self.config.max_attempts
             cause = type(exc).__name__
             raise connection_broke(f"{name} on", where, attempts, cause) from exc
@@ -252,7 +241,7 @@ class S3Client:
                 stream.close()
             return body, response.get("Metadata", {})
 
-        return retrying(fetch, self.config.max_attempts, f"s3://{self.bucket}/{key}")
+        return retrying(fetch, self.config.max_attempts, object_url(self.bucket, key))
 
     def put_bytes(self, key: str, body: bytes, metadata: dict[str, str] | None = None) -> None:
         """Store a small object with Content-MD5, so the server verifies what it received."""
@@ -319,7 +308,7 @@ class S3Client:
                 "create it or check "
                 f"the bucket name and DTOOL_S3_ENDPOINT_{self.bucket}"
             )
-        return errors.ObjectNotFound(f"{what} not found: s3://{self.bucket}/{key}")
+        return errors.ObjectNotFound(f"{what} not found: {object_url(self.bucket, key)}")
 
     def presign_get(self, key: str, expiry: int) -> str:
         """Return a SigV4 presigned GET URL (signing is local: no request)."""
@@ -347,29 +336,3 @@ class S3Client:
         except BotoCoreError as exc:
             raise translate(exc, self.bucket, key, self.config.endpoint_url) from exc
         return True
-
-
-def backoff(attempt: int) -> None:
-    """Wait before the next attempt: exponential with full jitter, at most 20 s."""
-    time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
-
-
-def retrying(fn: Callable[[], T], max_attempts: int, what: str) -> T:
-    """Call ``fn`` again when reading a response body fails midway (reset, truncation, timeout).
-
-    Botocore retries a request until its headers arrive; a body that breaks afterwards surfaces
-    here, and waits :func:`backoff` between attempts.
-    """
-    for attempt in range(1, max_attempts + 1):
-        try:
-            return fn()
-        except _transient_body_errors() as exc:
-            # EndpointUnreachable is a ConnectionError too, but botocore has already retried it.
-            if isinstance(exc, errors.DtoolS3Error):
-                raise
-            if attempt == max_attempts:
-                cause = type(exc).__name__
-                raise connection_broke("reading", what, max_attempts, cause) from exc
-            logger.info("retrying %s after %s (attempt %d)", what, type(exc).__name__, attempt)
-            backoff(attempt)
-    raise AssertionError("unreachable")

@@ -33,8 +33,9 @@ from xml.etree import ElementTree
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError, SSLError
 
 from .. import errors
+from .._format.uri import object_url
 from ..config import S3Config
-from .client import backoff
+from .retry import backoff
 from .translate import connection_broke, translate
 
 logger = logging.getLogger(__name__)
@@ -270,7 +271,7 @@ class CrtEngine:
         if any(part in name for part in ("CLOSED", "RESET", "BROKEN_PIPE")):
             # Connected, then cut off on every attempt: not an unreachable endpoint.
             verb = "reading" if operation == "GetObject" else "sending"
-            where = f"s3://{self.bucket}/{key}"
+            where = object_url(self.bucket, key)
             return connection_broke(verb, where, self.config.max_attempts, name)
         cause: Exception = exc
         if "TLS" in name:

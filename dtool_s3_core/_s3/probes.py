@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import errors
 from .._format.keys import normalise_prefix
+from .._format.uri import object_url
 from ..config import Provenance, S3Config, explain_config
 from . import transfer
-from .client import S3Client
+from .client import S3Client, session_for
 from .flow import memory_budget
 
 _NOT_FOUND = frozenset({"404", "NotFound", "NoSuchBucket"})
@@ -78,20 +78,9 @@ def settings_report(bucket: str, config_path: str | None = None) -> tuple[S3Conf
     :raises ConfigurationError: if the settings cannot be resolved (that line is the diagnosis)
     """
     config, explained = explain_config(bucket, config_path)
-    session = _session(config)
+    session = session_for(config)
     shown = [_show(p, config, session) for p in explained]
     return config, shown
-
-
-def _session(config: S3Config) -> Any:
-    # A session resolves the AWS chain locally (environment, profiles); it sends no request.
-    return boto3.session.Session(
-        aws_access_key_id=config.access_key_id,
-        aws_secret_access_key=config.secret_access_key,
-        aws_session_token=config.session_token,
-        profile_name=config.profile,
-        region_name=config.region,
-    )
 
 
 def _show(setting: Provenance, config: S3Config, session: Any) -> Shown:
@@ -193,7 +182,7 @@ def run_checks(config: S3Config, write_test: bool = False) -> list[Check]:
         )
         return skip_all("the bucket does not exist", "listing")
     checks.append(Check("OK", "bucket", f"'{bucket}' exists"))
-    where = f"s3://{bucket}/{prefix}"
+    where = object_url(bucket, prefix)
     if code is None:
         checks.append(Check("OK", "listing", f"{where} can be listed"))
     else:
@@ -261,7 +250,7 @@ def _write_and_acl(
     client: S3Client, config: S3Config, prefix: str, write_test: bool
 ) -> list[Check]:
     bucket = config.bucket
-    where = f"s3://{bucket}/{prefix}"
+    where = object_url(bucket, prefix)
     checks: list[Check] = []
     expiry = config.publish_expiry
     if not write_test:
@@ -286,7 +275,7 @@ def _write_and_acl(
             Check(
                 "FAIL",
                 "write",
-                f"writing s3://{bucket}/{key} refused ({code}): grant s3:PutObject and "
+                f"writing {object_url(bucket, key)} refused ({code}): grant s3:PutObject and "
                 f"s3:DeleteObject under {where}",
             )
         )
@@ -312,7 +301,7 @@ def _write_and_acl(
             Check(
                 "FAIL",
                 "write",
-                f"wrote s3://{bucket}/{key} but deleting it was refused ({deleted}): grant "
+                f"wrote {object_url(bucket, key)} but deleting it was refused ({deleted}): grant "
                 f"s3:DeleteObject under {where}, and delete that object",
             )
         )
@@ -328,7 +317,7 @@ def _engine(client: S3Client, prefix: str, write_test: bool, wrote: bool) -> Che
         return Check("SKIP", "engine", "not tried: the write test failed")
     if not write_test:
         return Check("OK", "engine", "item bodies go through awscrt (--write-test tries it)")
-    where = f"s3://{client.bucket}/{prefix}"
+    where = object_url(client.bucket, prefix)
     key = f"{prefix}dtool-s3-doctor-{uuid.uuid4().hex}"
     data = b"dtool s3 doctor engine test\n"
     try:

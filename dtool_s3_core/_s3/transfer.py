@@ -29,9 +29,10 @@ from typing import BinaryIO
 from .. import errors
 from .._format.uri import object_url
 from .checksums import CHUNK, md5_of_chunks, md5_of_stream
-from .client import S3Client, retrying
+from .client import S3Client
 from .flow import ByteBudget, HighWater, OnBytes, report
 from .multipart import write_parts
+from .retry import retrying
 from .transport import bodies
 
 logger = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from botocore.exceptions import (
 )
 
 from .. import errors
+from .._format.uri import object_url
 
 #: The exception to raise and its message template.
 _Rule = tuple[type[errors.DtoolS3Error], str]
@@ -153,7 +154,7 @@ def translate(
     error_class, template = _rule(exc)
     return error_class(
         template.format(
-            where=f"s3://{bucket}/{key}" if key else f"s3://{bucket}",
+            where=object_url(bucket, key),
             where_ep=errors.redact_url(endpoint) or "the default AWS endpoint",
             bucket=bucket,
             code=errors.error_code(exc),

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from botocore.exceptions import ClientError
-
-from dtool_s3_core import S3Config
-from dtool_s3_core._s3.client import S3Client
+from dtool_s3_core import S3Config, check_bucket, list_buckets
 from dtool_s3_core.errors import (
     AccessDenied,
     BucketNotFound,
@@ -44,14 +41,11 @@ def probe(
     try:
         config = resolved.config(bucket or _ANY_BUCKET)
         where = _endpoint(config)
-        client = S3Client(config)
         if bucket:
-            # HeadBucket answers a missing bucket with a bare 404; bucket_exists tells it apart.
-            if not client.bucket_exists():
-                raise BucketNotFound(bucket)
+            check_bucket(f"s3://{bucket}", config=config)
             answer = f"bucket '{bucket}' is reachable at {where} with its credentials (HeadBucket)"
         else:
-            count = len(client.list_bucket_names())
+            count = len(list_buckets(config))
             answer = (
                 f"{where} accepted the credentials and lists {count} bucket(s) (ListBuckets); "
                 "set the Test bucket field to check one bucket"
@@ -83,7 +77,10 @@ def _failure(exc: DtoolS3Error, request: str, where: str, bucket: str | None) ->
         )
     if isinstance(exc, AccessDenied):
         cause = exc.__cause__
-        code = error_code(cause) if isinstance(cause, ClientError) else "no credentials"
+        # No answer behind the refusal means there were no credentials to send.
+        code = "no credentials"
+        if cause is not None and getattr(cause, "response", None):
+            code = error_code(cause)
         scope = f"read bucket '{bucket}'" if bucket else "list buckets (or set Test bucket)"
         return (
             f"{request} failed: {where} refused the request ({code}). Check the access key id, "
