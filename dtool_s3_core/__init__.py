@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from .api import DatasetInfo as DatasetInfo
     from .api import ObjectBeside as ObjectBeside
     from .api import ObjectStat as ObjectStat
+    from .api import TemporaryCredentials as TemporaryCredentials
+    from .api import assume_role as assume_role
     from .api import bucket_of as bucket_of
     from .api import check_bucket as check_bucket
     from .api import check_dataset_name as check_dataset_name
@@ -46,6 +48,8 @@ _EXPORTS = {
     "DatasetInfo": "api",
     "ObjectBeside": "api",
     "ObjectStat": "api",
+    "TemporaryCredentials": "api",
+    "assume_role": "api",
     "bucket_of": "api",
     "check_bucket": "api",
     "check_dataset_name": "api",

@@ -37,12 +37,15 @@ from ._ops.to_disk import copy_to_disk, is_disk_base
 from ._ops.to_s3 import copy_to_s3
 from ._ops.verify import verify_local, verify_s3
 from ._s3.client import S3Client
+from ._s3.roles import TemporaryCredentials, assume_role
 from .config import S3Config, override, resolve_config, settings_of
 
 __all__ = [
     "DatasetInfo",
     "ObjectBeside",
     "ObjectStat",
+    "TemporaryCredentials",
+    "assume_role",
     "bucket_of",
     "check_bucket",
     "check_dataset_name",

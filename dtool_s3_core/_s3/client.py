@@ -136,18 +136,35 @@ def _build_client(config: S3Config, unsigned: bool) -> tuple[BaseClient, Any]:
 
 
 def session_for(config: S3Config) -> Any:
-    """A boto3 session with this bucket's credentials, profile and region.
+    """A boto3 session with this bucket's credentials, profile and region (see :func:`session`)."""
+    return session(
+        config.access_key_id,
+        config.secret_access_key,
+        config.session_token,
+        config.profile,
+        config.region,
+    )
+
+
+def session(
+    access_key_id: str | None,
+    secret_access_key: str | None,
+    session_token: str | None,
+    profile: str | None,
+    region: str | None,
+) -> Any:
+    """A boto3 session: the one place that builds one.
 
     It resolves the AWS chain locally (environment, profiles) and sends no request.
     """
     import boto3
 
     return boto3.session.Session(
-        aws_access_key_id=config.access_key_id,
-        aws_secret_access_key=config.secret_access_key,
-        aws_session_token=config.session_token,
-        profile_name=config.profile,
-        region_name=config.region,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        aws_session_token=session_token,
+        profile_name=profile,
+        region_name=region,
     )
 
 

@@ -29,11 +29,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
 from airflow.sdk import Connection
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from dtool_s3_core import assume_role as core_assume_role
 from dtool_s3_core.errors import (
     AccessDenied,
     ConfigurationError,
@@ -133,46 +131,43 @@ def assume_role(
             f"aws connection {conn_id!r}: assume_role_kwargs must be a JSON object, "
             f'e.g. {{"ExternalId": "...", "DurationSeconds": 3600}}'
         )
-    params = {"RoleSessionName": session_name(conn_id), **kwargs, "RoleArn": role_arn}
     sts_url = text(_section(conn_id, extra, "service_config", "sts").get("endpoint_url"))
     where = redact_url(sts_url) or "AWS STS"
-    session = boto3.session.Session(
-        aws_access_key_id=settings.access_key_id,
-        aws_secret_access_key=settings.secret_access_key,
-        aws_session_token=settings.session_token,
-        profile_name=settings.profile,
-        region_name=settings.region or "us-east-1",
-    )
-    sts = session.client(
-        "sts",
-        endpoint_url=sts_url,
-        config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10),
-    )
     try:
-        answer = sts.assume_role(**params)
-    except EndpointConnectionError as exc:
+        credentials = core_assume_role(
+            role_arn,
+            session_name(conn_id),
+            access_key_id=settings.access_key_id,
+            secret_access_key=settings.secret_access_key,
+            session_token=settings.session_token,
+            profile=settings.profile,
+            region=settings.region,
+            sts_endpoint_url=sts_url,
+            params=kwargs,
+        )
+    except EndpointUnreachable as exc:
         raise EndpointUnreachable(
             f"aws connection {conn_id!r}: cannot reach {where} to assume {role_arn}: set "
             "extra.service_config.sts.endpoint_url to your STS endpoint"
         ) from exc
-    except ClientError as exc:
+    except AccessDenied as exc:
+        cause = exc.__cause__
+        if cause is None or not getattr(cause, "response", None):
+            raise AccessDenied(
+                f"aws connection {conn_id!r}: assuming {role_arn} at {where} failed: "
+                f"{type(cause).__name__}; check the connection's credentials"
+            ) from exc
         raise AccessDenied(
             f"aws connection {conn_id!r}: {where} refused to let the connection's credentials "
-            f"assume {role_arn} ({error_code(exc)}): check the role ARN, its trust policy and "
+            f"assume {role_arn} ({error_code(cause)}): check the role ARN, its trust policy and "
             "assume_role_kwargs"
         ) from exc
-    except BotoCoreError as exc:
-        raise AccessDenied(
-            f"aws connection {conn_id!r}: assuming {role_arn} at {where} failed: "
-            f"{type(exc).__name__}; check the connection's credentials"
-        ) from exc
-    credentials = answer["Credentials"]
     return ConnectionSettings(
         conn_id=conn_id,
         endpoint_url=settings.endpoint_url,
-        access_key_id=credentials["AccessKeyId"],
-        secret_access_key=credentials["SecretAccessKey"],
-        session_token=credentials["SessionToken"],
+        access_key_id=credentials.access_key_id,
+        secret_access_key=credentials.secret_access_key,
+        session_token=credentials.session_token,
         dataset_prefix=settings.dataset_prefix,
         publish_expiry=settings.publish_expiry,
         region=settings.region,
