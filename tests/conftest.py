@@ -1,16 +1,19 @@
 """Shared fixtures: loopback S3 servers, fresh buckets, isolated dtool environments, CLI runners.
 
 The S3 servers run for the whole session, once per kind listed in DTOOL_S3_TEST_SERVERS
-(default: moto and SeaweedFS), so every test that uses ``s3`` runs against both.
+(default: moto and SeaweedFS), so every test that uses ``s3`` runs against both; tests whose
+outcome does not depend on the server use ``moto`` instead.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +42,35 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "home").mkdir()
 
 
-@pytest.fixture(scope="session", params=SERVERS)
-def s3(request: pytest.FixtureRequest) -> Iterator[S3Server]:
-    with s3_server(request.param) as server:
+@pytest.fixture(scope="session")
+def s3_servers() -> Iterator[Callable[[str], S3Server]]:
+    """Return the server of a kind, started on first use; all stop at the end of the session.
+
+    ``s3`` and ``moto`` both take theirs from here, so a session starts each kind at most once.
+    """
+    with ExitStack() as stack:
+
+        @functools.cache
+        def server(kind: str) -> S3Server:
+            return stack.enter_context(s3_server(kind))
+
         yield server
+
+
+@pytest.fixture(scope="session", params=SERVERS)
+def s3(request: pytest.FixtureRequest, s3_servers: Callable[[str], S3Server]) -> S3Server:
+    """Each server of DTOOL_S3_TEST_SERVERS in turn."""
+    return s3_servers(request.param)
+
+
+@pytest.fixture(scope="session")
+def moto(s3_servers: Callable[[str], S3Server]) -> S3Server:
+    """The moto server alone, for tests whose outcome does not depend on the server.
+
+    A module of such tests overrides ``s3`` with it, which points ``bucket``, ``dtool`` and
+    ``proxy`` at moto as well.
+    """
+    return s3_servers("moto")
 
 
 @pytest.fixture

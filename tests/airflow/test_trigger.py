@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dtool_s3_airflow.hooks import DtoolS3Hook
 from dtool_s3_airflow.triggers import DtoolS3DatasetTrigger
 
 from dtool_s3_core import create_dataset, freeze_dataset
@@ -25,17 +27,32 @@ async def first_event(trigger: DtoolS3DatasetTrigger) -> dict[str, Any]:
     raise AssertionError("the trigger ended without an event")
 
 
-def test_trigger_waits_until_the_dataset_is_frozen(endpoints: Endpoints, tmp_path: Path) -> None:
+def test_trigger_waits_until_the_dataset_is_frozen(
+    endpoints: Endpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bucket, server = endpoints.archive_bucket, endpoints.archive
     with on(server, bucket):
         uri = create_dataset(
             "late", f"s3://{bucket}", source_dir=write_files(tmp_path, {"a": b"a"}), freeze=False
         )
+    checks: list[object] = []
+    find_frozen = DtoolS3Hook.find_frozen
+
+    def counted(hook: DtoolS3Hook, base_uri: str, name: str) -> Any:
+        found = find_frozen(hook, base_uri, name)
+        checks.append(found)
+        return found
+
+    monkeypatch.setattr(DtoolS3Hook, "find_frozen", counted)
 
     async def scenario() -> dict[str, Any]:
         trigger = DtoolS3DatasetTrigger(f"s3://{bucket}", "late", ARCHIVE_CONN, FAST)
         waiting = asyncio.create_task(first_event(trigger))
-        await asyncio.sleep(10 * FAST)
+        # Two checks, not a fixed time: on a busy machine that time may pass before the first.
+        deadline = time.monotonic() + 60
+        while len(checks) < 2:
+            assert time.monotonic() < deadline, f"the trigger checked {len(checks)} times in 60 s"
+            await asyncio.sleep(FAST)
         assert not waiting.done(), "fired for a proto dataset"
 
         def freeze() -> None:

@@ -1,8 +1,8 @@
 """The bad-input matrix of docs/errors.md: one clear line, a non-zero exit, no traceback.
 
 Every case also checks that nothing was written that later looks complete, by listing the bucket
-with the server's own client. Cases where the server does not matter run against moto only;
-authentication and bucket policies need SeaweedFS, which enforces them.
+with the server's own client. The server does not matter to these cases, so they run against moto
+only (``s3`` below); authentication and bucket policies need SeaweedFS, which enforces them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,17 +35,28 @@ from dtool_s3_core.errors import (
     LocalFileError,
     ObjectNotFound,
 )
-from tests.conftest import Dtool, make_source_dataset, use_server
+from tests.conftest import SERVERS, Dtool, make_source_dataset, use_server
 from tests.support.servers import S3Server, free_port
 
 MISSING_UUID = "00000000-0000-4000-8000-000000000000"
 ZERO_ID = "0" * 40
 
 
+@pytest.fixture
+def s3(request: pytest.FixtureRequest, s3_servers: Callable[[str], S3Server]) -> S3Server:
+    """moto, for ``bucket`` and ``dtool`` as well; each server in turn under ``every_server``."""
+    return s3_servers(getattr(request, "param", "moto"))
+
+
+#: For the cases that need a server that checks signatures and enforces bucket policies, which
+#: moto does not: they run on each server of DTOOL_S3_TEST_SERVERS, as with conftest's ``s3``.
+every_server = pytest.mark.parametrize("s3", SERVERS, indirect=True)
+
+
 def only(s3: S3Server, kind: str) -> None:
-    """Skip unless the server is ``kind`` (the proto/frozen fixtures call it too, for speed)."""
+    """Skip unless the server is ``kind``."""
     if s3.name != kind:
-        pytest.skip(f"the server does not matter here; {kind} only")
+        pytest.skip(f"needs {kind}, which enforces authentication and bucket policies")
 
 
 def error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -91,7 +102,6 @@ def api(s3: S3Server, bucket: str, tmp_path: Path) -> Iterator[None]:
 
 @pytest.fixture
 def proto_uri(s3: S3Server, bucket: str, tmp_path: Path) -> str:
-    only(s3, "moto")
     (tmp_path / "a.txt").write_text("alpha\n")
     with api(s3, bucket, tmp_path):
         return create_dataset(
@@ -101,7 +111,6 @@ def proto_uri(s3: S3Server, bucket: str, tmp_path: Path) -> str:
 
 @pytest.fixture
 def frozen_uri(s3: S3Server, bucket: str, tmp_path: Path) -> str:
-    only(s3, "moto")
     (tmp_path / "a.txt").write_text("alpha\n")
     with api(s3, bucket, tmp_path):
         return create_dataset("frozen", f"s3://{bucket}", files={"a.txt": tmp_path / "a.txt"})
@@ -138,7 +147,6 @@ def key_of(uri: str, name: str) -> str:
     ],
 )
 def test_malformed_uri(dtool: Dtool, s3: S3Server, bucket: str, uri: str, message: str) -> None:
-    only(s3, "moto")
     before = objects(s3, bucket)
     result = dtool.run("ls", uri.format(b=bucket), check=False)
     assert error_line(result) == "Error: " + message.format(b=bucket)
@@ -146,7 +154,6 @@ def test_malformed_uri(dtool: Dtool, s3: S3Server, bucket: str, uri: str, messag
 
 
 def test_uri_that_names_no_dataset(dtool: Dtool, s3: S3Server, bucket: str) -> None:
-    only(s3, "moto")
     result = dtool.run("summary", f"s3://{bucket}/not-a-uuid", check=False)
     assert f"URI is not a dataset: s3://{bucket}/not-a-uuid" in dtool_refusal(result)
     assert objects(s3, bucket) == {}
@@ -165,6 +172,7 @@ def test_missing_bucket(dtool: Dtool, s3: S3Server) -> None:
     assert "no-such-bucket" not in [b["Name"] for b in s3.client().list_buckets()["Buckets"]]
 
 
+@every_server
 def test_no_permission(dtool: Dtool, s3: S3Server, bucket: str) -> None:
     only(s3, "seaweedfs")
     policy = {
@@ -193,6 +201,7 @@ def test_no_permission(dtool: Dtool, s3: S3Server, bucket: str) -> None:
     ("variable", "code"),
     [("SECRET_ACCESS_KEY", "SignatureDoesNotMatch"), ("ACCESS_KEY_ID", "InvalidAccessKeyId")],
 )
+@every_server
 def test_wrong_credentials(
     dtool: Dtool, s3: S3Server, bucket: str, variable: str, code: str
 ) -> None:
@@ -207,7 +216,6 @@ def test_wrong_credentials(
 
 
 def test_partial_credentials(dtool: Dtool, s3: S3Server, bucket: str) -> None:
-    only(s3, "moto")
     del dtool.env[f"DTOOL_S3_SECRET_ACCESS_KEY_{bucket}"]
     result = dtool.run("create", "ds", f"s3://{bucket}", check=False)
     assert error_line(result) == (
@@ -219,7 +227,6 @@ def test_partial_credentials(dtool: Dtool, s3: S3Server, bucket: str) -> None:
 
 
 def test_no_credentials(dtool: Dtool, s3: S3Server, bucket: str) -> None:
-    only(s3, "moto")
     del dtool.env[f"DTOOL_S3_SECRET_ACCESS_KEY_{bucket}"]
     del dtool.env[f"DTOOL_S3_ACCESS_KEY_ID_{bucket}"]
     result = dtool.run("create", "ds", f"s3://{bucket}", check=False)
@@ -231,7 +238,6 @@ def test_no_credentials(dtool: Dtool, s3: S3Server, bucket: str) -> None:
 
 
 def test_unreachable_endpoint(dtool: Dtool, s3: S3Server, bucket: str) -> None:
-    only(s3, "moto")
     endpoint = f"http://127.0.0.1:{free_port()}"
     dtool.env[f"DTOOL_S3_ENDPOINT_{bucket}"] = endpoint
     dtool.env["DTOOL_S3_MAX_ATTEMPTS"] = "2"
@@ -243,7 +249,6 @@ def test_unreachable_endpoint(dtool: Dtool, s3: S3Server, bucket: str) -> None:
 
 
 def test_tls_failure(dtool: Dtool, s3: S3Server, bucket: str) -> None:
-    only(s3, "moto")
     endpoint = s3.endpoint_url.replace("http://", "https://")
     dtool.env[f"DTOOL_S3_ENDPOINT_{bucket}"] = endpoint
     # botocore retries TLS errors like any connection error; one attempt shows the same line.
@@ -260,7 +265,6 @@ def test_tls_failure(dtool: Dtool, s3: S3Server, bucket: str) -> None:
 
 
 def test_dataset_not_found(dtool: Dtool, s3: S3Server, bucket: str, tmp_path: Path) -> None:
-    only(s3, "moto")
     uri = f"s3://{bucket}/{MISSING_UUID}"
     result = dtool.run("summary", uri, check=False)
     assert f"URI is not a dataset: {uri}" in dtool_refusal(result)
@@ -274,7 +278,6 @@ def test_dataset_not_found(dtool: Dtool, s3: S3Server, bucket: str, tmp_path: Pa
 
 
 def test_item_not_found(dtool: Dtool, s3: S3Server, bucket: str, frozen_uri: str) -> None:
-    only(s3, "moto")
     before = objects(s3, bucket)
     result = dtool.run("item", "fetch", frozen_uri, ZERO_ID, check=False)
     assert error_line(result) == (
@@ -325,7 +328,6 @@ def test_bad_relpath(
     relpath: str,
     message: str,
 ) -> None:
-    only(s3, "moto")
     before = objects(s3, bucket)
     result = dtool.run("add", "item", str(tmp_path / "a.txt"), proto_uri, relpath, check=False)
     assert error_line(result) == "Error: " + message
@@ -333,7 +335,6 @@ def test_bad_relpath(
 
 
 def test_dataset_name_too_long(dtool: Dtool, s3: S3Server, bucket: str, tmp_path: Path) -> None:
-    only(s3, "moto")
     name = "n" * 81
     result = dtool.run("create", name, f"s3://{bucket}", check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
@@ -363,7 +364,6 @@ def test_writing_to_a_frozen_dataset(
     tmp_path: Path,
     command: tuple[str, ...],
 ) -> None:
-    only(s3, "moto")
     before = objects(s3, bucket)
     args = [a.format(uri=frozen_uri, file=tmp_path / "a.txt") for a in command]
     refusal = dtool_refusal(dtool.run(*args, check=False))
@@ -372,7 +372,6 @@ def test_writing_to_a_frozen_dataset(
 
 
 def test_freezing_twice(dtool: Dtool, s3: S3Server, bucket: str, frozen_uri: str) -> None:
-    only(s3, "moto")
     before = objects(s3, bucket)
     refusal = dtool_refusal(dtool.run("freeze", frozen_uri, check=False))
     assert f"URI is not a proto dataset: {frozen_uri} It looks like a frozen dataset" in refusal
@@ -383,7 +382,6 @@ def test_readme_of_a_frozen_dataset_is_updated_with_a_backup(
     dtool: Dtool, s3: S3Server, bucket: str, frozen_uri: str, tmp_path: Path
 ) -> None:
     """Not an error: dtool lets a frozen dataset's README change and keeps the old one."""
-    only(s3, "moto")
     before = objects(s3, bucket)
     (tmp_path / "readme.yml").write_text("---\nnew: readme\n")
     dtool("readme", "write", frozen_uri, str(tmp_path / "readme.yml"))
@@ -398,7 +396,6 @@ def test_readme_of_a_frozen_dataset_is_updated_with_a_backup(
 def test_copying_onto_an_existing_dataset(
     dtool: Dtool, s3: S3Server, bucket: str, frozen_uri: str, tmp_path: Path
 ) -> None:
-    only(s3, "moto")
     before = objects(s3, bucket)
     refusal = dtool_refusal(dtool.run("cp", frozen_uri, f"s3://{bucket}", check=False))
     assert f"Dataset already exists: {frozen_uri}" in refusal
@@ -414,7 +411,6 @@ def test_copying_onto_an_existing_dataset(
 def test_partial_item_metadata_refuses_freeze(
     dtool: Dtool, s3: S3Server, bucket: str, tmp_path: Path
 ) -> None:
-    only(s3, "moto")
     for name in ("a.txt", "b.txt"):
         (tmp_path / name).write_text(name)
     with api(s3, bucket, tmp_path):
@@ -432,7 +428,6 @@ def test_partial_item_metadata_refuses_freeze(
 def test_publishing_a_proto_dataset(
     dtool: Dtool, s3: S3Server, bucket: str, proto_uri: str
 ) -> None:
-    only(s3, "moto")
     before = objects(s3, bucket)
     refusal = dtool_refusal(dtool.run("publish", proto_uri, check=False))
     assert f"URI is not a frozen dataset: {proto_uri} It looks like a proto dataset" in refusal
@@ -454,7 +449,6 @@ _WITH_FILE_SIZE_LIMIT = (
 def test_full_local_disk_while_downloading(
     dtool: Dtool, s3: S3Server, bucket: str, tmp_path: Path
 ) -> None:
-    only(s3, "moto")
     (tmp_path / "big.bin").write_bytes(os.urandom(256 * 1024))
     with api(s3, bucket, tmp_path):
         uri = create_dataset("big", f"s3://{bucket}", files={"big.bin": tmp_path / "big.bin"})
@@ -515,7 +509,6 @@ def test_disk_errors_become_one_line(tmp_path: Path, code: int, message: str) ->
 def test_missing_local_file(
     dtool: Dtool, s3: S3Server, bucket: str, proto_uri: str, tmp_path: Path
 ) -> None:
-    only(s3, "moto")
     before = objects(s3, bucket)
     missing = tmp_path / "nope.txt"
     refusal = dtool_refusal(dtool.run("add", "item", str(missing), proto_uri, check=False))
@@ -530,7 +523,6 @@ def test_missing_local_file(
 def test_local_readme_that_is_not_utf8(
     dtool: Dtool, s3: S3Server, bucket: str, proto_uri: str, tmp_path: Path
 ) -> None:
-    only(s3, "moto")
     before = objects(s3, bucket)
     (tmp_path / "readme.yml").write_bytes(b"---\ndescription: caf\xe9\n")
     result = dtool.run("readme", "write", proto_uri, str(tmp_path / "readme.yml"), check=False)
@@ -547,7 +539,6 @@ def test_local_readme_that_is_not_utf8(
 def test_readme_in_the_bucket_that_is_not_utf8(
     dtool: Dtool, s3: S3Server, bucket: str, frozen_uri: str
 ) -> None:
-    only(s3, "moto")
     key = key_of(frozen_uri, "README.yml")
     s3.client().put_object(Bucket=bucket, Key=key, Body=b"---\xff\xfe\n")
     result = dtool.run("readme", "show", frozen_uri, check=False)
@@ -567,7 +558,6 @@ DAMAGED = (
 def test_corrupted_json_object(
     dtool: Dtool, s3: S3Server, bucket: str, frozen_uri: str, tmp_path: Path, name: str
 ) -> None:
-    only(s3, "moto")
     with api(s3, bucket, tmp_path):
         other = create_dataset("intact", f"s3://{bucket}")
     key = key_of(frozen_uri, name)
@@ -601,7 +591,6 @@ def test_corrupted_json_object_of_a_proto_dataset(
 def test_foreign_keys_in_the_bucket_root(
     dtool: Dtool, s3: S3Server, bucket: str, frozen_uri: str, proto_uri: str, tmp_path: Path
 ) -> None:
-    only(s3, "moto")
     client = s3.client()
     foreign = {
         "foo/bar.txt": b"another tool",
@@ -699,7 +688,6 @@ def test_corrupted_item_is_detected_by_deep_verify(
 def test_invalid_configuration_value(
     dtool: Dtool, s3: S3Server, bucket: str, name: str, value: str, message: str
 ) -> None:
-    only(s3, "moto")
     dtool.env[name.format(b=bucket)] = value
     result = dtool.run("create", "ds", f"s3://{bucket}", check=False)
     assert error_line(result) == "Error: " + message.format(b=bucket)

@@ -5,7 +5,7 @@ checks what a reader must do: refuse with one ``Error:`` line that names the obj
 non-zero, print no traceback, write nothing outside the destination and the download cache, and
 never serve a byte that differs from what the bucket holds. Every traversal in these cases aims
 at ``tmp_path/evil``, where a sentinel file waits; the whole of ``tmp_path`` is compared before
-and after. The server does not matter here, so the cases run on moto only.
+and after. The server does not matter here, so the cases run on moto only (``s3`` below).
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ GENUINE = b"genuine bytes\n"
 MiB = 1024 * 1024
 
 
-@pytest.fixture(autouse=True)
-def moto_only(s3: S3Server) -> None:
-    if s3.name != "moto":
-        pytest.skip("the server does not matter here; moto only")
+@pytest.fixture
+def s3(moto: S3Server) -> S3Server:
+    """The server does not matter here: moto, for ``bucket`` and ``dtool`` as well."""
+    return moto
 
 
 # -- helpers -------------------------------------------------------------------------------------
