@@ -6,9 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-
 from .. import errors
 from .client import session
 
@@ -41,6 +38,11 @@ def assume_role(
     :raises EndpointUnreachable: if STS cannot be reached
     :raises AccessDenied: if STS refuses the role or the request fails
     """
+    # Imported here, like boto3 in .client: botocore.config loads awscrt, ~0.5 s that every
+    # dtool command listing its brokers would otherwise pay.
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
     where = errors.redact_url(sts_endpoint_url) or "AWS STS"
     sts = session(access_key_id, secret_access_key, session_token, profile, region or "us-east-1")
     client = sts.client(
