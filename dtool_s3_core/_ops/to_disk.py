@@ -7,7 +7,8 @@ dataset's data directory, and the dataset is frozen through dtoolcore's disk bro
 just verified: the result is an ordinary disk dataset, the cache is never touched, and no byte is
 read twice (``ProtoDataSet.freeze`` would hash every item again: a second full read of the
 dataset). An interrupted copy stays a proto dataset that ``resume`` finishes, keeping files that
-already have the manifest's size and MD5.
+already have the manifest's size and MD5. A resume refuses a directory that holds another dataset
+of the same UUID, or a frozen copy whose manifest or files differ from the source's.
 """
 
 from __future__ import annotations
@@ -17,15 +18,27 @@ import logging
 import time
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import dtoolcore
 from dtoolcore.storagebroker import DiskStorageBroker
 
 from .. import errors
+from .._format.keys import identifier
 from .._format.manifest import Entry
-from .results import CopyResult, Progress, copy_result, exists_error, quiet
-from .sources import S3Source
+from .results import (
+    CopyResult,
+    Progress,
+    Stored,
+    check_frozen_copy,
+    check_identity,
+    copy_result,
+    exists_error,
+    item_problem,
+    quiet,
+)
+from .sources import LocalSource, S3Source
 
 logger = logging.getLogger(__name__)
 
@@ -58,18 +71,21 @@ def copy_to_disk(
     proto_admin = {**admin, "type": "protodataset"}
     proto = dtoolcore.generate_proto_dataset(proto_admin, str(base), config_path)
     uri = str(proto.uri)
-    state = _existing(uri, str(admin["uuid"]))
-
-    if state is not None and not resume:
-        raise exists_error(uri, state == "dataset", "--resume")
-    if state == "dataset":
-        logger.info("%s is already a complete copy; nothing to do", uri)
-        return copy_result(uri, admin, entries, [], resumed=True)
-    if state is None:
-        proto.create()
-    else:
-        proto = dtoolcore.ProtoDataSet.from_uri(uri, config_path)
+    found = _existing(uri, str(admin["uuid"]))
     data = Path(_local_path(uri)) / "data"
+
+    if found is not None:
+        check_identity(uri, admin, found)
+        frozen = found.get("type") == "dataset"
+        if not resume:
+            raise exists_error(uri, frozen, "--resume")
+        if frozen:
+            _check_frozen_copy(uri, data, entries, config_path)
+            logger.info("%s is already a complete copy; nothing to do", uri)
+            return copy_result(uri, admin, entries, [], resumed=True)
+        proto = dtoolcore.ProtoDataSet.from_uri(uri, config_path)
+    else:
+        proto.create()
     targets = {
         ident: data.joinpath(*PurePosixPath(e.relpath).parts) for ident, e in entries.items()
     }
@@ -96,7 +112,7 @@ def copy_to_disk(
             for ident, value in overlay.items():
                 proto.add_item_metadata(entries[ident].relpath, name, value)
         proto.freeze()
-    return copy_result(uri, admin, entries, todo, resumed=state is not None)
+    return copy_result(uri, admin, entries, todo, resumed=found is not None)
 
 
 #: The disk broker's hash function whose values are the manifest's MD5s.
@@ -147,8 +163,11 @@ def _local_path(uri: str) -> str:
     return unquote(parts.path) if parts.scheme == "file" else uri
 
 
-def _existing(uri: str, uuid: str) -> str | None:
-    """The type of the dataset at ``uri`` ("dataset" or "protodataset"), None if there is none."""
+def _existing(uri: str, uuid: str) -> dict[str, Any] | None:
+    """The admin metadata of the dataset at ``uri``, None if there is none.
+
+    :raises DatasetStateError: if it is a dataset of another UUID
+    """
     if not (Path(_local_path(uri)) / ".dtool" / "dtool").is_file():
         return None
     try:
@@ -160,24 +179,50 @@ def _existing(uri: str, uuid: str) -> str | None:
             f"another dataset (UUID {found.uuid}) already exists at {uri}: copy to another "
             "directory, or delete it first"
         )
-    return str(found.admin_metadata["type"])
+    return dict(found.admin_metadata)
+
+
+def _check_frozen_copy(
+    uri: str, data: Path, entries: dict[str, Entry], config_path: str | None
+) -> None:
+    """Refuse a frozen local destination that is not a complete copy of the source.
+
+    Its manifest must be the source's, and every file there with its manifest's size; the files
+    are not hashed again (that would read the whole copy; ``dtool verify -f`` does it).
+    """
+    found = LocalSource(uri, config_path).entries()
+    check_frozen_copy(uri, entries, found, partial(_files, data, found))
+
+
+def _files(data: Path, found: dict[str, Entry]) -> dict[str, Stored]:
+    """Every file of a frozen data directory by identifier: its size and its manifest's MD5."""
+    stored: dict[str, Stored] = {}
+    for path in _all_files(data):
+        relpath = path.relative_to(data).as_posix()
+        ident = identifier(relpath)
+        md5 = found[ident].md5 if ident in found else None
+        stored[ident] = Stored(path.stat().st_size, md5, handle=relpath)
+    return stored
+
+
+def _all_files(data: Path) -> list[Path]:
+    return sorted(p for p in data.rglob("*") if p.is_file()) if data.is_dir() else []
 
 
 def _remove_strays(data: Path, wanted: set[Path]) -> None:
     # Leftovers of an interrupted copy (partial downloads) would become items at the freeze.
-    if not data.is_dir():
-        return
-    for path in sorted(data.rglob("*")):
-        if path.is_file() and path not in wanted:
+    for path in _all_files(data):
+        if path not in wanted:
             logger.info("removing %s, which is not an item of the source", path)
             path.unlink()
 
 
 def _intact(path: Path, entry: Entry) -> bool:
+    """Whether a file of an interrupted copy is the source's item (hashed only if its size is)."""
     if not path.is_file() or path.stat().st_size != entry.size:
         return False
     md5 = hashlib.md5()
     with open(path, "rb") as stream:
         while chunk := stream.read(1024 * 1024):
             md5.update(chunk)
-    return md5.hexdigest() == entry.md5
+    return item_problem(entry, Stored(entry.size, md5.hexdigest())) is None

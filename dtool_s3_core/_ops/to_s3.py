@@ -16,8 +16,11 @@ A :class:`Progress` receives the bytes as they are sent (for a server-side copy:
 is copied).
 
 A mismatch stops the copy with one line; the destination stays a proto dataset, which a copy
-with ``resume=True`` finishes. The README, tags, overlays and annotations follow, then the
-freeze, which keeps the source's ``frozen_at``.
+with ``resume=True`` finishes. A resume verifies before it skips (see :mod:`.results`): it
+refuses another dataset of the same UUID and a frozen copy that differs from the source, and
+keeps of an interrupted copy only the items whose size, checksum metadata and ETag are right.
+The README, tags, overlays and annotations follow, then the freeze, which keeps the source's
+``frozen_at``.
 """
 
 from __future__ import annotations
@@ -32,14 +35,26 @@ from typing import Any
 from .. import errors
 from .._dataset.dataset import S3Dataset
 from .._format import validate
+from .._format.keys import IDENTIFIER_RE
 from .._format.manifest import Entry, item_metadata
+from .._format.validate import MD5_RE
 from .._s3.checksums import CHUNK
-from .._s3.client import S3Client
+from .._s3.client import ObjectInfo, S3Client
 from .._s3.flow import ByteBudget, HighWater, OnBytes, memory_budget
 from .._s3.multipart import copy_in_parts, write_parts
 from .._s3.retry import retrying
 from .._s3.transfer import hash_object, put_body
-from .results import CopyResult, Progress, copy_result, exists_error, quiet
+from .results import (
+    CopyResult,
+    Progress,
+    Stored,
+    check_frozen_copy,
+    check_identity,
+    copy_result,
+    exists_error,
+    item_problem,
+    quiet,
+)
 from .sources import Source
 
 logger = logging.getLogger(__name__)
@@ -55,36 +70,33 @@ def copy_to_s3(
     """Copy a frozen ``source`` into ``dest`` (an S3 dataset with the source's UUID).
 
     :param progress: told what is copied as it goes
-    :param resume: finish an interrupted copy (a proto dataset with that UUID); items already
-                   present with the right size and MD5 are kept; a frozen one is left as it is
-    :raises DatasetStateError: if the destination exists and ``resume`` is False
+    :param resume: finish an interrupted copy (a proto dataset of this same dataset): intact
+                   items are kept, the others copied again, items the source does not have
+                   removed; a frozen copy is checked item by item and otherwise left as it is
+    :raises DatasetStateError: if the destination exists and ``resume`` is False, holds another
+                               dataset of that UUID, or is a frozen copy that differs
     """
     existing = dest.admin_metadata(fresh=True)
     entries = source.entries()
     server_side = source.s3 is not None and _same_service(source.s3.client, dest.client)
 
-    if existing is not None and not resume:
-        raise exists_error(
-            dest.uri, existing.get("type") == "dataset", "resume=True ('dtool cp --resume')"
-        )
-    if existing is not None and existing.get("type") == "dataset":
-        logger.info("%s is already a complete copy; nothing to do", dest.uri)
-        return copy_result(
-            dest.uri, source.admin, entries, [], resumed=True, server_side=server_side
-        )
-    if existing is None:
-        existing_admin = {**source.admin, "type": "protodataset"}
-        dest.create_proto(existing_admin, checked=True)
+    if existing is not None:
+        check_identity(dest.uri, source.admin, existing)
+        frozen = existing.get("type") == "dataset"
+        if not resume:
+            raise exists_error(dest.uri, frozen, "resume=True ('dtool cp --resume')")
+        if frozen:
+            check_frozen_copy(
+                dest.uri, entries, dest.entries(), partial(_frozen_items, dest, entries)
+            )
+            logger.info("%s is already a complete copy; nothing to do", dest.uri)
+            return copy_result(
+                dest.uri, source.admin, entries, [], resumed=True, server_side=server_side
+            )
+        todo = _resume_plan(dest, entries)
     else:
-        existing_admin = existing
-    present = dest.items(fresh=True) if existing is not None else {}
-    todo = [
-        e
-        for ident, e in entries.items()
-        if ident not in present
-        or present[ident].size != e.size
-        or present[ident].checksum not in (None, e.md5)
-    ]
+        dest.create_proto({**source.admin, "type": "protodataset"}, checked=True)
+        todo = list(entries.values())
     logger.info(
         "copying %d of %d items to %s (%s)",
         len(todo),
@@ -110,11 +122,60 @@ def copy_to_s3(
 
         dest.run_all([partial(copy_one, e) for e in todo])
     _copy_metadata(source, dest)
-    dest.freeze(frozen_at=float(source.admin["frozen_at"]), admin=existing_admin)
-    resumed = existing is not None
+    # The source's admin metadata, not the destination's: what is frozen is exactly the source.
+    proto_admin = {**source.admin, "type": "protodataset"}
+    dest.freeze(frozen_at=float(source.admin["frozen_at"]), admin=proto_admin)
     return copy_result(
-        dest.uri, source.admin, entries, todo, resumed=resumed, server_side=server_side
+        dest.uri, source.admin, entries, todo, resumed=existing is not None, server_side=server_side
     )
+
+
+def _listed(dest: S3Dataset) -> dict[str, ObjectInfo]:
+    """The item objects of ``dest`` by identifier, from one listing (sizes and ETags)."""
+    prefix = dest.layout.data_prefix
+    found = {info.key[len(prefix) :]: info for info in dest.client.list_objects(prefix)}
+    # Other keys are no items (the inventory ignores them too, with a warning).
+    return {ident: info for ident, info in found.items() if IDENTIFIER_RE.match(ident)}
+
+
+def _frozen_items(dest: S3Dataset, entries: dict[str, Entry]) -> dict[str, Stored]:
+    """What a frozen destination (whose manifest is the source's) holds: one listing, few HEADs.
+
+    A plain-MD5 ETag proves the bytes, and what dtool reads as a frozen item's checksum is its
+    manifest's (already compared); only where the ETag is no MD5 (multipart, encryption) does
+    a HEAD read the stored checksum metadata.
+    """
+    listed = _listed(dest)
+    unsure = [i for i, info in listed.items() if i in entries and not MD5_RE.match(info.etag)]
+    heads = dest.run_all([partial(dest.stat, entries[i].relpath) for i in unsure])
+    checksums: dict[str, str | None] = {i: entries[i].md5 for i in listed if i in entries}
+    checksums.update({i: h.checksum if h else None for i, h in zip(unsure, heads, strict=True)})
+    return {
+        ident: Stored(info.size, checksums.get(ident), info.etag) for ident, info in listed.items()
+    }
+
+
+def _resume_plan(dest: S3Dataset, entries: dict[str, Entry]) -> list[Entry]:
+    """The items an interrupted copy still needs; first remove what the source does not have.
+
+    An item is kept only if its size, checksum metadata and (where a plain MD5) ETag are the
+    source manifest's; the others are copied again over their keys.
+    """
+    etags = {ident: info.etag for ident, info in _listed(dest).items()}
+    present = dest.items(fresh=True)  # the checksum metadata: HEADs only for unknown items
+    stored = {
+        ident: Stored(item.size, item.checksum, etags.get(ident, ""), item.handle)
+        for ident, item in present.items()
+    }
+    foreign = [stored[ident].handle for ident in sorted(set(stored) - set(entries))]
+    if foreign:
+        logger.info("removing %d items of %s that the source does not have", len(foreign), dest.uri)
+        dest.remove(foreign)
+    # Item metadata left in the proto dataset would become overlays at the freeze, over the
+    # source's (which are written whole): an interrupted copy of ours never writes any.
+    fragments = [info.key for info in dest.client.list_objects(dest.layout.fragments_prefix)]
+    dest.client.delete_many(fragments)
+    return [e for ident, e in entries.items() if item_problem(e, stored.get(ident)) is not None]
 
 
 def _same_service(a: S3Client, b: S3Client) -> bool:
