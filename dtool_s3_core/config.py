@@ -18,6 +18,7 @@ is reported as a partial configuration.
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dtoolcore.utils import DEFAULT_CACHE_PATH, DEFAULT_CONFIG_PATH
 
@@ -181,33 +183,27 @@ def resolve_config(bucket: str, config_path: str | os.PathLike[str] | None = Non
     :raises ConfigurationError: for partial credentials or malformed values
     """
     file_values = read_config_file(config_path)
+    file_name = str(Path(config_path or DEFAULT_CONFIG_PATH).expanduser())
     overrides = _overrides.get()
     raw: dict[str, Any] = {}
     present: set[str] = set()
+    # Where each value came from, so that a malformed one is reported where it can be fixed.
+    sources: dict[str, str] = {}
     for setting in SETTINGS:
-        found, value = _lookup(setting, bucket, file_values, overrides)
+        found, value, source = _lookup_source(setting, bucket, file_values, overrides, file_name)
         if found:
             present.add(setting.field)
         if value not in (None, ""):
             raw[setting.field] = value
+            sources[setting.field] = source
     _check_credentials(bucket, raw, present)
     values = {name: _coerce(name, value, bucket) for name, value in raw.items()}
     values.setdefault("addressing_style", "path" if values.get("endpoint_url") else "auto")
     if "endpoint_url" not in values and "checksum_mode" not in values:
         values["checksum_mode"] = "when_supported"
     config = S3Config(bucket=bucket, **values)
-    _validate(config)
+    _validate(config, sources)
     return config
-
-
-def _lookup(
-    setting: Setting,
-    bucket: str,
-    file_values: Mapping[str, Any],
-    overrides: tuple[tuple[str | None, Mapping[str, Any]], ...],
-) -> tuple[bool, Any]:
-    found, value, _ = _lookup_source(setting, bucket, file_values, overrides)
-    return found, value
 
 
 def _lookup_source(
@@ -323,7 +319,11 @@ def _parse_size(value: Any) -> int:
     return int(number) * (_SIZE_UNITS[unit[0].lower()] if unit else 1)
 
 
-def _validate(config: S3Config) -> None:
+def _validate(config: S3Config, sources: Mapping[str, str] | None = None) -> None:
+    """Refuse values that cannot work, before any client is built.
+
+    :param sources: where each value came from (see :func:`_lookup_source`), for the messages
+    """
     bucket = config.bucket
     if config.addressing_style not in {"auto", "path", "virtual"}:
         raise ConfigurationError(
@@ -343,6 +343,22 @@ def _validate(config: S3Config) -> None:
         raise ConfigurationError(
             f"DTOOL_S3_ENDPOINT_{bucket} must be an http:// or https:// URL, "
             f"got {redact_url(config.endpoint_url)!r}"
+        )
+    url = config.endpoint_url
+    source = (sources or {}).get("endpoint_url") or f"DTOOL_S3_ENDPOINT_{bucket}"
+    if not url and os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
+        # botocore's own chain, which botocore would refuse with the whole URL in its message.
+        name = next(
+            (n for n in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") if os.environ.get(n)), ""
+        )
+        url, source = os.environ.get(name), f"environment {name}"
+    problem = endpoint_problem(url) if url else None
+    if url and problem:
+        # botocore would refuse it with the whole URL, password included, in its message.
+        raise ConfigurationError(
+            f"the endpoint URL for bucket '{bucket}' {problem} "
+            f"({redact_url(url)!r}, from {source}): correct it there, e.g. "
+            "https://s3.example.org or http://127.0.0.1:9000"
         )
     if config.publish_expiry is not None and not 0 < config.publish_expiry <= MAX_PRESIGN_EXPIRY:
         raise ConfigurationError(
@@ -366,6 +382,55 @@ def _validate(config: S3Config) -> None:
                 f"{_KEYS[name]} for bucket '{bucket}' must be more than 0, got {value}: "
                 f"the default is {S3Config.__dataclass_fields__[name].default}"
             )
+
+
+#: A DNS host name as botocore accepts it: labels of letters, digits and inner hyphens.
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Return what makes an ``http(s)://`` endpoint URL unusable, or None if nothing does.
+
+    The answer is a phrase such as ``"has a port that is not a number from 1 to 65535"``, to
+    follow the name of the setting. It never quotes the URL, which may hold a password.
+    Integrations use it to check an endpoint where they can name their own setting.
+    """
+    if any(character in url for character in "\t\r\n"):
+        return "holds a tab or a line break"
+    after_scheme = url.partition("://")[2]
+    netloc, *rest = re.split(r"[/?#]", after_scheme, maxsplit=1)
+    if rest and "@" in rest[0]:
+        # A parser ends the host at the "/" and would take part of the password for the host.
+        return "has a '/', '?' or '#' in its user name or password (percent-encode them)"
+    host_port = netloc.rpartition("@")[2]
+    if host_port.startswith("["):
+        if "]" not in host_port:
+            return "has an IPv6 address without its closing ']'"
+        after = host_port.partition("]")[2]
+        if after and not after.startswith(":"):
+            return "has text after its IPv6 address other than ':<port>'"
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:
+        return "has a host that does not parse"
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        return "has a port that is not a number from 1 to 65535"
+    if not hostname:
+        return "has no host name"
+    if ":" in hostname:
+        try:
+            ipaddress.IPv6Address(hostname.partition("%")[0])
+        except ValueError:
+            return "has an IPv6 address that does not parse"
+        return None
+    if len(hostname) > 255 or not _HOST_NAME.fullmatch(hostname):
+        return "has a host name that is not a valid DNS name or IP address"
+    return None
 
 
 def publish_expiry_now(config: S3Config) -> int | None:

@@ -22,7 +22,6 @@ contain credentials.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
 
 
 class DtoolS3Error(Exception):
@@ -70,18 +69,23 @@ class TransferFailed(DtoolS3Error, OSError):
 
 
 def redact_url(url: str | None) -> str | None:
-    """Return ``url`` without user:password (an endpoint may carry them; messages must not)."""
+    """Return ``url`` without user:password (an endpoint may carry them; messages must not).
+
+    This never raises and never parses the authority: everything up to the last ``@`` after the
+    scheme is userinfo as far as it is concerned (a host never holds an ``@``, a typed password
+    may hold ``/``, ``#`` or ``@``), so a malformed port or host cannot let any part of a password
+    through. A URL without an ``@`` carries no credentials and is returned as it is.
+    """
     if not url:
         return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<an unparsable URL>"
-    if parts.username is None and parts.password is None:
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        # "user:secret@host" without a scheme still carries a secret.
+        scheme, rest = "", url
+    if "@" not in rest:
         return url
-    host = parts.hostname or ""
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc="***@" + netloc))
+    shown = "***@" + rest.rpartition("@")[2]
+    return f"{scheme}://{shown}" if separator else shown
 
 
 def damaged(where: str, problem: str) -> DatasetStateError:

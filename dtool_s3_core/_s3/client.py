@@ -42,6 +42,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: Bounds of one listing (see :meth:`S3Client.list_objects`): S3 answers 1000 keys a page, so a
+#: full listing of 10 million keys (ten times a very large dataset, whose manifest alone would
+#: be gigabytes) takes 10,000 pages; twice that many pages leaves room for servers that send
+#: fuller pages less often. A listing that reaches either bound is stopped as endless.
+MAX_LISTED_KEYS = 10_000_000
+MAX_LISTING_PAGES = 20_000
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -266,15 +273,28 @@ class S3Client:
         self.call("put_object", key, Body=body, ContentMD5=md5, Metadata=metadata or {})
 
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Yield every object under a prefix, paging 1000 keys at a time."""
+        """Yield every object under a prefix, paging 1000 keys at a time.
+
+        A listing that does not end is the server's fault, and without a check it would loop
+        forever with memory growing in every caller that collects the keys. So it stops with
+        :class:`~..errors.TransferFailed` when a truncated page comes without a continuation
+        token or with one the server already gave, and after :data:`MAX_LISTING_PAGES` pages or
+        :data:`MAX_LISTED_KEYS` keys.
+
+        :raises TransferFailed: for a listing that cannot end (see above)
+        """
         token: str | None = None
+        seen: set[str] = set()
+        pages = keys = 0
         while True:
             params: dict[str, Any] = {"Prefix": prefix}
             if token:
                 params["ContinuationToken"] = token
             response = self.call("list_objects_v2", **params)
+            pages += 1
             for entry in response.get("Contents", []):
                 modified: datetime = entry["LastModified"]
+                keys += 1
                 yield ObjectInfo(
                     key=entry["Key"],
                     size=int(entry["Size"]),
@@ -283,7 +303,30 @@ class S3Client:
                 )
             if not response.get("IsTruncated"):
                 return
-            token = response.get("NextContinuationToken")
+            token = response.get("NextContinuationToken") or None
+            where = object_url(self.bucket, prefix)
+            if token is None:
+                raise self._endless_listing(
+                    f"answered a truncated listing of {where} without a continuation token"
+                )
+            if token in seen:
+                raise self._endless_listing(
+                    f"answered page {pages} of the listing of {where} with a continuation token "
+                    "it had already given"
+                )
+            seen.add(token)
+            if pages >= MAX_LISTING_PAGES or keys >= MAX_LISTED_KEYS:
+                raise self._endless_listing(
+                    f"has not ended the listing of {where} after {pages} pages and {keys} keys "
+                    f"(the limit is {MAX_LISTING_PAGES} pages or {MAX_LISTED_KEYS} keys)",
+                    " unless that prefix really holds so many objects",
+                )
+
+    def _endless_listing(self, what: str, unless: str = "") -> errors.TransferFailed:
+        server = errors.redact_url(self.config.endpoint_url) or "the default AWS endpoint"
+        return errors.TransferFailed(
+            f"{server} {what}: the server is at fault{unless}; report it to its operator"
+        )
 
     def delete_many(self, keys: list[str]) -> None:
         """Delete keys in batches of 1000 (one request per batch)."""

@@ -36,7 +36,7 @@ from .. import errors
 from .._format.uri import object_url
 from ..config import S3Config
 from .retry import backoff
-from .translate import connection_broke, translate
+from .translate import connection_broke, skew_times_of, translate
 
 logger = logging.getLogger(__name__)
 
@@ -258,16 +258,29 @@ class CrtEngine:
     def _translate(self, exc: Any, operation: str, key: str) -> errors.DtoolS3Error:
         status = getattr(exc, "status_code", None)
         if status:
-            code, message = _error_of(getattr(exc, "body", None), int(status))
+            body = getattr(exc, "body", None)
+            code, message = _error_of(body, int(status))
+            # As botocore would give them: a clock-skew answer names the server's time and ours.
             client_error = ClientError(
                 {
-                    "Error": {"Code": code, "Message": message},
+                    "Error": {"Code": code, "Message": message, **skew_times_of(body)},
                     "ResponseMetadata": {"HTTPStatusCode": int(status)},
                 },
                 operation,
             )
             return translate(client_error, self.bucket, key, self.config.endpoint_url)
         name = str(getattr(exc, "name", ""))
+        if "REQUEST_TIME_TOO_SKEWED" in name:
+            # awscrt reads this answer itself (and has retried it) and keeps no body: the line
+            # is the one botocore's answer gives, without the two times.
+            skewed = ClientError(
+                {
+                    "Error": {"Code": "RequestTimeTooSkewed", "Message": name},
+                    "ResponseMetadata": {"HTTPStatusCode": 403},
+                },
+                operation,
+            )
+            return translate(skewed, self.bucket, key, self.config.endpoint_url)
         if any(part in name for part in ("CLOSED", "RESET", "BROKEN_PIPE")):
             # Connected, then cut off on every attempt: not an unreachable endpoint.
             verb = "reading" if operation == "GetObject" else "sending"

@@ -30,6 +30,7 @@ from ..config import Provenance, S3Config, explain_config
 from . import transfer
 from .client import S3Client, session_for
 from .flow import memory_budget
+from .translate import is_clock_skew
 
 _NOT_FOUND = frozenset({"404", "NotFound", "NoSuchBucket"})
 _SECRETS = frozenset({"secret_access_key", "session_token"})
@@ -138,7 +139,11 @@ def run_checks(config: S3Config, write_test: bool = False) -> list[Check]:
     endpoint = client.endpoint
     parts = urlsplit(endpoint)
     host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        # Configured endpoints are checked when resolved; botocore's own chain is not.
+        port = 0
     shown = errors.redact_url(endpoint)
     skip_all = _skipper(checks)
     try:
@@ -158,7 +163,12 @@ def run_checks(config: S3Config, write_test: bool = False) -> list[Check]:
     if checks[-1].failed:
         return skip_all("TLS failed", "credentials")
     prefix = normalise_prefix(config.dataset_prefix)
-    code = _code(lambda: client.call("list_objects_v2", Prefix=prefix, MaxKeys=1))
+    failure = _failure(lambda: client.call("list_objects_v2", Prefix=prefix, MaxKeys=1))
+    code = _code_of(failure)
+    if failure is not None and is_clock_skew(failure.__cause__):
+        # The server never looked at the keys: neither "accepted" nor a ListBucket grant is true.
+        checks.append(Check("FAIL", "credentials", str(failure)))
+        return skip_all("the server refused this machine's clock", "bucket")
     if code in _REJECTED or code == "NoCredentials":
         fix = (
             f"set DTOOL_S3_ACCESS_KEY_ID_{bucket} and DTOOL_S3_SECRET_ACCESS_KEY_{bucket}, or "
@@ -234,16 +244,28 @@ def _tls(sock: socket.socket, scheme: str, host: str, config: S3Config) -> Check
 
 def _code(request: Callable[[], Any]) -> str | None:
     """Run one request; return None on success, else the S3 error code (or NoCredentials)."""
+    return _code_of(_failure(request))
+
+
+def _failure(request: Callable[[], Any]) -> errors.DtoolS3Error | None:
+    """Run one request; return None on success, else the error it raised."""
     try:
         request()
     except errors.DtoolS3Error as exc:
-        cause = exc.__cause__
-        if isinstance(cause, ClientError):
-            return errors.error_code(cause)
-        if isinstance(cause, BotoCoreError) and "credentials" in type(cause).__name__.lower():
-            return "NoCredentials"
-        return type(exc).__name__
+        return exc
     return None
+
+
+def _code_of(failure: errors.DtoolS3Error | None) -> str | None:
+    """The S3 error code of a failed request (or NoCredentials), None if it succeeded."""
+    if failure is None:
+        return None
+    cause = failure.__cause__
+    if isinstance(cause, ClientError):
+        return errors.error_code(cause)
+    if isinstance(cause, BotoCoreError) and "credentials" in type(cause).__name__.lower():
+        return "NoCredentials"
+    return type(failure).__name__
 
 
 def _write_and_acl(

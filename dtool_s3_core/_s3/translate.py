@@ -10,6 +10,9 @@ Each entry is the exception class and a :meth:`str.format` template; the fields 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from xml.etree import ElementTree
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -47,8 +50,21 @@ _TRANSIENT: _Rule = (
     "(dtool cp --resume finishes a copy) or raise DTOOL_S3_MAX_ATTEMPTS",
 )
 _OTHER_ANSWER: _Rule = (errors.TransferFailed, "S3 error {code} on {where}: {detail}")
+# Refused for the time it was signed at, not for the credentials: telling the user to check the
+# keys and the bucket policy would send them the wrong way.
+_CLOCK_SKEW: _Rule = (
+    errors.AccessDenied,
+    "{where_ep} refused the request on {where} ({code}) because this machine's clock differs too "
+    "much from the server's{times}: set this machine's clock (e.g. enable NTP)",
+)
+#: Codes that say the signing time is too far from the server's: S3, MinIO, Ceph RGW and
+#: SeaweedFS answer RequestTimeTooSkewed; RequestExpired is the query-protocol services' word.
+CLOCK_SKEW_CODES = frozenset({"RequestTimeTooSkewed", "RequestExpired"})
+#: Codes that mean clock skew only when the message says "Signature expired" (STS, JSON APIs).
+_SKEW_IF_EXPIRED = frozenset({"SignatureDoesNotMatch", "InvalidSignatureException"})
 
 _BY_CODE: dict[str, _Rule] = {
+    **dict.fromkeys(CLOCK_SKEW_CODES, _CLOCK_SKEW),
     "NoSuchBucket": (
         errors.BucketNotFound,
         "bucket '{bucket}' does not exist at {where_ep}: create it or check the bucket name and "
@@ -88,7 +104,7 @@ _BY_CODE: dict[str, _Rule] = {
         _TRANSIENT,
     ),
 }
-# A code the table does not know (NoSuchUpload, RequestTimeTooSkewed, a server's own) still
+# A code the table does not know (NoSuchUpload, a server's own) still
 # tells its kind by the status; any status from 500 up is transient, see _answer_rule.
 _BY_STATUS: dict[int, _Rule] = {403: _ACCESS, 404: _MISSING}
 
@@ -143,7 +159,8 @@ def translate(
 
     The templates' fields: ``where`` (the ``s3://`` URL of the request), ``where_ep`` (the
     endpoint, credentials removed), ``bucket``, ``code`` (the S3 error code), ``detail`` (the
-    first line of botocore's message), ``kind`` (the exception's class name) and ``tls_reason``.
+    first line of botocore's message), ``kind`` (the exception's class name), ``tls_reason`` and
+    ``times`` (the server's time and this machine's, for clock skew).
 
     :param exc: the exception botocore raised
     :param bucket: the bucket of the request
@@ -151,7 +168,8 @@ def translate(
     :param endpoint: the endpoint URL, for connection errors
     :returns: the error to raise (``raise translate(...) from exc``)
     """
-    error_class, template = _rule(exc)
+    rule = _rule(exc)
+    error_class, template = rule
     return error_class(
         template.format(
             where=object_url(bucket, key),
@@ -161,8 +179,29 @@ def translate(
             detail=_first_line(exc),
             kind=type(exc).__name__,
             tls_reason=_tls_reason(exc),
+            times=_skew_times(exc) if rule is _CLOCK_SKEW else "",
         )
     )
+
+
+def is_clock_skew(exc: BaseException | None) -> bool:
+    """Return whether an S3 answer refused a request for its signing time (clock skew)."""
+    return isinstance(exc, ClientError) and _rule(exc) is _CLOCK_SKEW
+
+
+def skew_times_of(body: bytes | None) -> dict[str, str]:
+    """Return the ``ServerTime`` and ``RequestTime`` of an S3 XML error body (those present).
+
+    For answers that botocore did not parse (the awscrt engine): botocore puts them in
+    ``exc.response["Error"]`` itself.
+    """
+    try:
+        # Error documents are a few hundred bytes; a larger one is not worth parsing.
+        root = ElementTree.fromstring((body or b"")[:65536])
+    except ElementTree.ParseError:
+        return {}
+    found = {name: root.findtext(name) for name in ("ServerTime", "RequestTime")}
+    return {name: text.strip() for name, text in found.items() if text and text.strip()}
 
 
 def connection_broke(verb: str, where: str, attempts: int, cause: str) -> errors.TransferFailed:
@@ -177,14 +216,17 @@ def connection_broke(verb: str, where: str, attempts: int, cause: str) -> errors
 
 def _rule(exc: Exception) -> _Rule:
     if isinstance(exc, ClientError):
-        return _answer_rule(errors.error_code(exc), _http_status(exc))
+        message = str(exc.response.get("Error", {}).get("Message") or "")
+        return _answer_rule(errors.error_code(exc), _http_status(exc), message)
     for classes, rule in _BY_EXCEPTION:
         if isinstance(exc, classes):
             return rule
     return _NOT_BOTOCORE
 
 
-def _answer_rule(code: str, status: int) -> _Rule:
+def _answer_rule(code: str, status: int, message: str = "") -> _Rule:
+    if code in _SKEW_IF_EXPIRED and "signature expired" in message.lower():
+        return _CLOCK_SKEW
     rule = _BY_CODE.get(code) or _BY_STATUS.get(status)
     if rule:
         return rule
@@ -193,6 +235,56 @@ def _answer_rule(code: str, status: int) -> _Rule:
 
 def _http_status(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def _skew_times(exc: Exception) -> str:
+    """Return `` (server time X, this machine's Y: Z behind)`` from the answer, or ``""``.
+
+    The answer's ``RequestTime`` is the time the request was signed at, i.e. this machine's
+    clock; without it, the clock is read now. Without a ``ServerTime`` there is nothing to say.
+    """
+    error = getattr(exc, "response", {}).get("Error", {})
+    server_text = str(error.get("ServerTime") or "")
+    if not server_text:
+        return ""
+    request_text = str(error.get("RequestTime") or "")
+    server = _parse_time(server_text)
+    local = _parse_time(request_text) if request_text else datetime.now(UTC)
+    shown_local = _show_time(local, request_text)
+    times = f" (server time {_show_time(server, server_text)}, this machine's {shown_local}"
+    if server is None or local is None:
+        return times + ")"
+    offset = local - server
+    how = "ahead" if offset > timedelta(0) else "behind"
+    return times + f": {_show_offset(abs(offset))} {how})"
+
+
+def _parse_time(text: str) -> datetime | None:
+    """Read an ISO 8601 time (``ServerTime``, ``20261207T183000Z``) or an HTTP date."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _show_time(moment: datetime | None, text: str) -> str:
+    if moment is not None:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    # The server's own words, kept to one short line.
+    return repr("".join(c for c in text if c.isprintable())[:40])
+
+
+def _show_offset(offset: timedelta) -> str:
+    seconds = int(offset.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{hours} h"] if hours else []
+    parts += [f"{minutes} min"] if minutes or hours else []
+    return " ".join([*parts, f"{seconds} s"])
 
 
 def _tls_reason(exc: Exception) -> str:

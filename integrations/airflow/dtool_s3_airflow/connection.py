@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from airflow.sdk import Connection
 
 import dtool_s3_core
+from dtool_s3_core.config import endpoint_problem
 from dtool_s3_core.errors import ConfigurationError, redact_url
 
 from .provider_info import CONN_FIELDS
@@ -174,14 +175,24 @@ def endpoint(conn_id: str, host: str | None, port: int | None) -> str | None:
     if host is None:
         return None
     url = host if "://" in host else f"https://{host}"
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if url.partition("://")[0].lower() not in ("http", "https"):
         raise ConfigurationError(
             f"connection {conn_id!r}: the endpoint must be an http:// or https:// URL, "
             f"got {redact_url(host)!r}"
         )
-    if port and parts.port is None:
-        url = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
+    # Checked before urlsplit(...).port (which raises on a malformed port) and before botocore
+    # (whose "Invalid endpoint" error quotes the URL, password included).
+    problem = endpoint_problem(url)
+    if problem is None and port:
+        parts = urlsplit(url)
+        if parts.port is None:
+            url = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
+            problem = endpoint_problem(url)
+    if problem is not None:
+        raise ConfigurationError(
+            f"connection {conn_id!r}: the endpoint {problem} ({redact_url(url)!r}): correct the "
+            "connection's endpoint_url extra, or its host and port"
+        )
     return url.rstrip("/")
 
 

@@ -11,6 +11,9 @@ from typing import Any
 
 from snakemake_interface_storage_plugins.settings import StorageProviderSettingsBase
 
+from dtool_s3_core.config import endpoint_problem
+from dtool_s3_core.errors import ConfigurationError, redact_url
+
 
 def _setting(help_text: str, secret: bool = False) -> Any:
     # Values arrive as strings (tagged settings force type=str); dtool_s3_core coerces them.
@@ -72,7 +75,29 @@ def core_overrides(settings: StorageProviderSettings | None) -> dict[str, Any]:
     if settings is None:
         return {}
     values = {core: getattr(settings, name, None) for name, core in _CORE_FIELDS.items()}
+    _check_endpoint(values.get("endpoint_url"))
     return {name: value for name, value in values.items() if value not in (None, "")}
+
+
+def _check_endpoint(url: str | None) -> None:
+    """Refuse a malformed endpoint here, where the message can name the plugin's setting.
+
+    Otherwise the core would name it as an override, and before that fix botocore quoted the
+    whole URL, password included, in Snakemake's output.
+    """
+    if not url:
+        return
+    problem = (
+        "is not an http:// or https:// URL"
+        if url.partition("://")[0].lower() not in ("http", "https")
+        else endpoint_problem(url)
+    )
+    if problem is not None:
+        raise ConfigurationError(
+            f"the dtool storage plugin's endpoint URL {problem} ({redact_url(url)!r}, from "
+            "--storage-dtool-endpoint-url or SNAKEMAKE_STORAGE_DTOOL_ENDPOINT_URL): correct it "
+            "there, e.g. https://s3.example.org or http://127.0.0.1:9000"
+        )
 
 
 def config_path(settings: StorageProviderSettings | None) -> str | None:
