@@ -2,9 +2,13 @@
 
 dtoolcore asks for handles, sizes, timestamps and hashes item by item and iterates the handles
 several times per freeze or copy. The inventory answers all of that from one ``data/`` listing
-(size, Last-Modified) plus what is already known: items this process uploaded, and the manifest of
-a frozen dataset. Only items known from neither get a HEAD (for their ``handle`` and ``checksum``
-metadata), and those HEADs run concurrently.
+(size, Last-Modified) plus what is already known: items this process uploaded (handle and
+checksum), and the manifest of a frozen dataset (handles only). Only items known from neither get
+a HEAD (for their ``handle`` and ``checksum`` metadata), and those HEADs run concurrently.
+
+Checksums are what the objects' metadata says, never what a manifest says: a manifest tells what
+the checksums should be, and ``dtool verify -f`` compares the two. So the first checksum asked
+for of a frozen dataset HEADs every listed item, concurrently, once.
 """
 
 from __future__ import annotations
@@ -38,7 +42,10 @@ class Item:
 
 @dataclass(frozen=True)
 class Known:
-    """An item's handle, and its checksum if known, from an upload or a manifest."""
+    """An item's handle (from an upload, a manifest or a HEAD) and its stored checksum if known.
+
+    The checksum is known from this process's own upload or from the object's metadata.
+    """
 
     handle: str
     checksum: str | None
@@ -59,9 +66,13 @@ class Inventory:
         self._lock = threading.RLock()
         self._known: dict[str, Known] = {}
         self._items: dict[str, Item] | None = None
+        # Identifiers whose object metadata was read: one without checksum metadata is not
+        # HEADed again for each question.
+        self._headed: set[str] = set()
 
     def learn(self, handle: str, checksum: str | None) -> None:
-        """Record an item's handle (and checksum) so that it needs no HEAD later."""
+        """Record an item's handle (and the checksum stored with it, if known: None for a
+        manifest entry) so that listing it needs no HEAD later."""
         with self._lock:
             self._known[identifier(handle)] = Known(handle, checksum)
             self._items = None
@@ -96,22 +107,31 @@ class Inventory:
             checksum=self._checksum(ident, head.get("Metadata", {})),
         )
 
+    def stored_checksum(self, handle: str) -> str | None:
+        """Return an item's ``checksum`` metadata as stored, None if it has none.
+
+        The first question lists the items (if not listed yet) and HEADs, concurrently, every
+        listed item whose checksum is not known yet; later ones are answered from memory.
+        """
+        ident = identifier(handle)
+        with self._lock:
+            items = self.items()
+            if ident in items:
+                if items[ident].checksum is None and ident not in self._headed:
+                    self._fill(items, only_checksums=True)
+                return items[ident].checksum
+        # Not listed: stored since the listing (one HEAD), or missing (get raises).
+        return self.get(handle).checksum
+
     def checksum(self, handle: str) -> str:
-        """Return the stored ``checksum`` metadata, fetching all missing ones concurrently."""
-        item = self.get(handle)
-        if item.checksum is None:
-            with self._lock:
-                if self._items is not None and item.identifier in self._items:
-                    self._fill(self._items, only_checksums=True)
-                    item = self._items[item.identifier]
-                else:
-                    item = self._head_item(item.identifier)
-        if item.checksum is None:
+        """Return the stored ``checksum`` metadata (see :meth:`stored_checksum`); it must exist."""
+        checksum = self.stored_checksum(handle)
+        if checksum is None:
             raise errors.DatasetStateError(
-                f"{object_url(self._client.bucket, self._layout.item(item.identifier))} has no "
+                f"{object_url(self._client.bucket, self._layout.item(identifier(handle)))} has no "
                 "checksum metadata; re-upload the item"
             )
-        return item.checksum
+        return checksum
 
     def _build(self) -> dict[str, Item]:
         items: dict[str, Item] = {}
@@ -133,30 +153,51 @@ class Inventory:
         return items
 
     def _fill(self, items: dict[str, Item], only_checksums: bool) -> None:
+        """HEAD, concurrently, the items without a handle (or, ``only_checksums``, without a
+        checksum whose metadata was not read yet); callers hold the lock."""
         wanted = [
             ident
             for ident, item in items.items()
-            if (item.checksum is None if only_checksums else not item.handle)
+            if (
+                item.checksum is None and ident not in self._headed
+                if only_checksums
+                else not item.handle
+            )
         ]
         if not wanted:
             return
         workers = max(1, min(self._client.config.max_concurrency, len(wanted)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dtool-s3-head") as pool:
+            if only_checksums:
+                # The handle is known already (manifest or listing): only the checksum is read,
+                # so an object whose handle metadata was lost still shows its checksum.
+                for ident, checksum in pool.map(self._head_checksum, wanted):
+                    items[ident] = replace(items[ident], checksum=checksum)
+                    self._known[ident] = Known(items[ident].handle, checksum)
+                    self._headed.add(ident)
+                return
             for fetched in pool.map(self._head_item, wanted):
                 current = items[fetched.identifier]
                 items[fetched.identifier] = replace(
                     current, handle=current.handle or fetched.handle, checksum=fetched.checksum
                 )
                 self._known[fetched.identifier] = Known(fetched.handle, fetched.checksum)
+                self._headed.add(fetched.identifier)
 
     def _head_item(self, ident: str) -> Item:
+        return self.from_head(ident, self._head(ident))
+
+    def _head_checksum(self, ident: str) -> tuple[str, str | None]:
+        return ident, self._checksum(ident, self._head(ident).get("Metadata", {}))
+
+    def _head(self, ident: str) -> dict[str, Any]:
         key = self._layout.item(ident)
         head = self._client.exists(key)
         if head is None:
             raise errors.ObjectNotFound(
                 f"item vanished while listing: s3://{self._client.bucket}/{key}"
             )
-        return self.from_head(ident, head)
+        return head
 
     def from_head(self, ident: str, head: dict[str, Any]) -> Item:
         """Return the item a HEAD response describes, its handle and checksum checked."""

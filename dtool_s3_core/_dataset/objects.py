@@ -289,8 +289,11 @@ class DatasetObjects:
         with self._lock:
             if self._inventory is None:
                 self._inventory = Inventory(self.client, self.layout, self.base64_handles)
+                # The manifest spares the listing a HEAD per item for its handle, but its
+                # MD5s are what the objects should hold: checksums (dtool verify -f) are read
+                # from the objects' metadata.
                 for entry in (self.frozen_entries() or {}).values():
-                    self._inventory.learn(entry.relpath, entry.md5)
+                    self._inventory.learn(entry.relpath, None)
             return self._inventory
 
     def stat(self, relpath: str) -> Item | None:

@@ -35,12 +35,14 @@ def verify_s3(
         if etags
         else {}
     )
+    # Checksums are the metadata each object carries now (the first question HEADs every item,
+    # concurrently), not the manifest's; an object without checksum metadata differs too.
     for ident in common:
         entry = entries[ident]
         etag = listed.get(ident, "")
         if stored[ident].size != entry.size:
             problems.append(f"size differs: {entry.relpath}")
-        elif dataset.inventory.checksum(stored[ident].handle) != entry.md5:
+        elif dataset.inventory.stored_checksum(stored[ident].handle) != entry.md5:
             problems.append(f"checksum differs: {entry.relpath}")
         elif validate.MD5_RE.match(etag) and etag != entry.md5:
             problems.append(f"ETag differs: {entry.relpath}")
