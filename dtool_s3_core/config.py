@@ -59,6 +59,7 @@ class S3Config:
     max_attempts: int = 8
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    min_rate: int = 1024
     cache_directory: str = DEFAULT_CACHE_PATH
     engine: str = "crt"
 
@@ -81,6 +82,7 @@ class S3Config:
             self.max_attempts,
             self.connect_timeout,
             self.read_timeout,
+            self.min_rate,
             self.max_concurrency,
             self.engine,
         )
@@ -115,6 +117,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_attempts", "DTOOL_S3_MAX_ATTEMPTS", doc="attempts per request"),
     Setting("connect_timeout", "DTOOL_S3_CONNECT_TIMEOUT", doc="seconds"),
     Setting("read_timeout", "DTOOL_S3_READ_TIMEOUT", doc="seconds"),
+    Setting("min_rate", "DTOOL_S3_MIN_RATE", doc="bytes/s a body keeps up (0: no floor)"),
     Setting("engine", "DTOOL_S3_ENGINE", doc="crt (fast, default) or botocore: item transfers"),
     Setting("cache_directory", "DTOOL_CACHE_DIRECTORY", per_bucket=False, doc="download cache"),
 )
@@ -283,9 +286,14 @@ def _check_credentials(bucket: str, raw: Mapping[str, Any], present: set[str]) -
 
 
 #: Example values shown when a setting cannot be read; other settings show their default.
-_EXAMPLES = {"publish_expiry": "3600", "multipart_threshold": "1GiB", "part_size": "16MiB"}
+_EXAMPLES = {
+    "publish_expiry": "3600",
+    "multipart_threshold": "1GiB",
+    "part_size": "16MiB",
+    "min_rate": "1KiB",
+}
 _KEYS = {setting.field: setting.key for setting in SETTINGS}
-_SIZES = frozenset({"multipart_threshold", "part_size"})
+_SIZES = frozenset({"multipart_threshold", "part_size", "min_rate"})
 
 
 def _coerce(name: str, value: Any, bucket: str) -> Any:

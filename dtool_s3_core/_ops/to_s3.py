@@ -30,7 +30,6 @@ import logging
 import tempfile
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from .. import errors
 from .._dataset.dataset import S3Dataset
@@ -42,8 +41,10 @@ from .._s3.checksums import CHUNK
 from .._s3.client import ObjectInfo, S3Client
 from .._s3.flow import ByteBudget, HighWater, OnBytes, memory_budget
 from .._s3.multipart import copy_in_parts, write_parts
+from .._s3.pace import PacedBody
 from .._s3.retry import retrying
 from .._s3.transfer import hash_object, put_body
+from .._s3.transport import paced
 from .results import (
     CopyResult,
     Progress,
@@ -231,8 +232,13 @@ def _relay(
             )
 
     def attempt() -> None:
-        body = source.client.call("get_object", src_key)["Body"]
+        answer = source.client.call("get_object", src_key)["Body"]
+        with paced(source.client, answer, source.where(src_key)) as body:
+            relay_body(body)
+
+    def relay_body(body: PacedBody) -> None:
         moved = progress.attempt()
+        # Never more than one byte beyond the manifest's size: a body that lies costs nothing.
         if entry.size <= dest.config.part_size:
             budget.acquire(entry.size)
             try:
@@ -247,7 +253,7 @@ def _relay(
 
         def read(count: int) -> bytes:
             nonlocal size
-            data = _read_part(body, count)
+            data = _read_part(body, min(count, entry.size + 1 - size))
             md5.update(data)
             size += len(data)
             return data
@@ -261,7 +267,7 @@ def _relay(
     dest.inventory.learn(entry.relpath, entry.md5)
 
 
-def _read_part(body: Any, size: int) -> bytes:
+def _read_part(body: PacedBody, size: int) -> bytes:
     """Read up to ``size`` bytes of a response body (fewer only at its end)."""
     chunks, got = [], 0
     while got < size:

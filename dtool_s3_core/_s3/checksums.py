@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import BinaryIO
 
+from .. import errors
 from .._format.validate import MD5_RE
 
 #: How much of a body is read, hashed and written at a time.
@@ -34,6 +35,14 @@ def md5_of_chunks(
 def md5_of_stream(stream: BinaryIO) -> tuple[str, int]:
     """Return (MD5 hex, size) of a stream read to its end, one chunk at a time."""
     return md5_of_chunks(iter(partial(stream.read, CHUNK), b""))
+
+
+def size_differs(where: str, size: str, expected: int) -> errors.IntegrityError:
+    """The error for an object whose size is not the manifest's; ``size`` as it is known."""
+    return errors.IntegrityError(
+        f"{where} has {size} bytes but the manifest says {expected}: "
+        "the item was changed after the dataset was frozen"
+    )
 
 
 def content_md5(data: bytes) -> str:

@@ -11,8 +11,10 @@ large streamed bodies stay with botocore in :mod:`.client`.
 only, never credentials), leaves retries to awscrt's standard strategy (exponential backoff with
 full jitter, throttling and 5xx included, ``DTOOL_S3_MAX_ATTEMPTS`` attempts) and translates
 every failure through :func:`.translate.translate`, so users read the same lines as with botocore.
-awscrt has no read timeout of its own, so ``send`` keeps one: a request that sees no byte move
-for ``DTOOL_S3_READ_TIMEOUT`` seconds is cancelled and tried again, as botocore does.
+awscrt has no read timeout of its own and shows none of a single request's bytes before the
+request ends, so ``send`` cannot tell a slow link from a dead one: a request not finished within
+``DTOOL_S3_READ_TIMEOUT`` seconds is cancelled and raises :class:`SlowLink`, for the caller to
+send it through botocore, which sees every byte (:class:`.transport.CrtBodies`).
 """
 
 from __future__ import annotations
@@ -30,12 +32,11 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 from xml.etree import ElementTree
 
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError, SSLError
+from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
 
 from .. import errors
 from .._format.uri import object_url
 from ..config import S3Config
-from .retry import backoff
 from .translate import connection_broke, skew_times_of, translate
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,14 @@ _VALID_HOST_LABEL = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _bootstrap_lock = threading.Lock()
 
 
-class _Stalled(Exception):
-    """No byte moved for the read timeout; the request was cancelled."""
+#: How long an engine leaves its bodies to botocore after a request it could not finish in
+#: time, in read timeouts: long enough not to pay a timeout per request on a slow link, short
+#: enough that a passing hiccup does not slow a long-lived worker for good.
+SLOW_FOR = 10
+
+
+class SlowLink(Exception):
+    """A request not finished within the read timeout was cancelled; send it another way."""
 
 
 def unsupported_reason(config: S3Config, endpoint_url: str, credentials: Any) -> str | None:
@@ -92,6 +99,7 @@ class CrtEngine:
         self.config = config
         self.bucket = config.bucket
         self._endpoint = endpoint_url
+        self._slow_until = 0.0
         parts = urlsplit(endpoint_url)
         netloc = parts.netloc.rpartition("@")[2]
         if _addressing(config, endpoint_url) == "virtual":
@@ -131,6 +139,11 @@ class CrtEngine:
     def __repr__(self) -> str:
         return f"CrtEngine(bucket={self.bucket!r}, endpoint={errors.redact_url(self._endpoint)!r})"
 
+    @property
+    def slow(self) -> bool:
+        """Whether a request lately ran past the read timeout: bodies go through botocore."""
+        return time.monotonic() < self._slow_until
+
     def send(
         self,
         operation: str,
@@ -149,29 +162,23 @@ class CrtEngine:
         :param on_body: receives the response body as (chunk, offset); a retried request
                         starts again at offset 0
         :raises DtoolS3Error: translated like botocore's errors
+        :raises SlowLink: if the request did not end within the read timeout (cancelled)
         """
-        attempts = self.config.max_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                return self._send_once(operation, method, key, headers, query, body, on_body)
-            except _Stalled:
-                if attempt == attempts:
-                    raise translate(
-                        ReadTimeoutError(endpoint_url=self._endpoint),
-                        self.bucket,
-                        key,
-                        self.config.endpoint_url,
-                    ) from None
-                logger.info(
-                    "retrying S3 %s s3://%s/%s: no answer for %s s (attempt %d)",
+        try:
+            return self._send_once(operation, method, key, headers, query, body, on_body)
+        except SlowLink:
+            if not self.slow:
+                logger.warning(
+                    "S3 %s s3://%s/%s took more than %s s with awscrt; bodies of this bucket go "
+                    "through botocore for the next %s s",
                     operation,
                     self.bucket,
                     key,
                     self.config.read_timeout,
-                    attempt,
+                    SLOW_FOR * self.config.read_timeout,
                 )
-                backoff(attempt)
-        raise AssertionError("unreachable")
+            self._slow_until = time.monotonic() + SLOW_FOR * self.config.read_timeout
+            raise
 
     def _send_once(
         self,
@@ -237,7 +244,7 @@ class CrtEngine:
         return response
 
     def _wait(self, s3_request: Any, moved: list[float]) -> None:
-        """Wait for the request to finish; cancel it once nothing has moved for the read timeout."""
+        """Wait for the request to finish; cancel it once nothing has shown for the read timeout."""
         future = s3_request.finished_future
         limit = self.config.read_timeout
         while True:
@@ -248,7 +255,7 @@ class CrtEngine:
                 # cancelled request's own error says nothing more.
                 with contextlib.suppress(Exception):
                     future.result(timeout=limit)
-                raise _Stalled
+                raise SlowLink
             try:
                 future.result(timeout=limit - idle)
                 return

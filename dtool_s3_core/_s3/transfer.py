@@ -23,17 +23,18 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
 from .. import errors
 from .._format.uri import object_url
-from .checksums import CHUNK, md5_of_chunks, md5_of_stream
+from .checksums import CHUNK, md5_of_chunks, md5_of_stream, size_differs
 from .client import S3Client
 from .flow import ByteBudget, HighWater, OnBytes, report
 from .multipart import write_parts
 from .retry import retrying
-from .transport import bodies
+from .transport import bodies, paced
 
 logger = logging.getLogger(__name__)
 # Below this, reading a file into memory once beats hashing it and streaming it in a second pass.
@@ -125,7 +126,7 @@ def download(
             )
         try:
             with os.fdopen(fd, "wb") as out:
-                md5hex, size = transport.receive(key, out, progress)
+                md5hex, size = transport.receive(key, out, progress, expected_size)
             check_content(where, md5hex, size, expected_md5, expected_size)
             os.replace(tmp_name, target)
         except BaseException as exc:
@@ -139,19 +140,26 @@ def download(
 
 
 def _small(client: S3Client, size: int | None) -> bool:
-    """Whether a download of this size is small enough for the fast transport (one part)."""
-    return size is not None and size <= client.config.part_size
+    """Whether a download of this size is small enough for the fast transport (one part).
+
+    An empty item is not: the range that bounds what awscrt holds of a lying body cannot be
+    asked of an empty object.
+    """
+    return size is not None and 0 < size <= client.config.part_size
 
 
 def hash_object(client: S3Client, key: str, on_bytes: OnBytes | None = None) -> tuple[str, int]:
     """Return (MD5 hex, size) of an object's bytes as the server sends them now (1 MiB held)."""
     progress = HighWater(on_bytes)
 
-    def attempt() -> tuple[str, int]:
-        chunks = client.call("get_object", key)["Body"].iter_chunks(CHUNK)
-        return md5_of_chunks(chunks, lambda _, position: progress.reached(position))
+    where = object_url(client.bucket, key)
 
-    return retrying(attempt, client.config.max_attempts, object_url(client.bucket, key))
+    def attempt() -> tuple[str, int]:
+        with paced(client, client.call("get_object", key)["Body"], where) as body:
+            chunks = iter(partial(body.read, CHUNK), b"")
+            return md5_of_chunks(chunks, lambda _, position: progress.reached(position))
+
+    return retrying(attempt, client.config.max_attempts, where)
 
 
 def check_content(
@@ -159,10 +167,7 @@ def check_content(
 ) -> None:
     """Raise :class:`IntegrityError` unless the bytes of ``where`` match the manifest."""
     if expected_size is not None and size != expected_size:
-        raise errors.IntegrityError(
-            f"{where} has {size} bytes but the manifest says {expected_size}: "
-            "the item was changed after the dataset was frozen"
-        )
+        raise size_differs(where, str(size), expected_size)
     if expected_md5 is not None and md5hex != expected_md5:
         raise errors.IntegrityError(
             f"{where} has MD5 {md5hex} but the manifest says {expected_md5}: "

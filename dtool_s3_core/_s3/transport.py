@@ -6,18 +6,30 @@ same headers (``Content-MD5``, ``x-amz-meta-*``) and fail with the same one-line
 are translated in :meth:`.client.S3Client.call`, awscrt's in
 :meth:`.crt_transport.CrtEngine.send`, so nothing above this seam knows which library moved a
 byte. :func:`bodies` picks the side for one body.
+
+Two promises hold on both sides: a body is cancelled only when nothing moves (awscrt cannot
+show a single request's bytes until it ends, so a request it has not finished within the read
+timeout moves to botocore, which sees every byte: :class:`CrtBodies`), and a download never
+takes more than the size it was told to expect plus one byte, so a body that lies about its
+size costs neither disk nor memory.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-from typing import BinaryIO, Protocol
+import re
+from typing import Any, BinaryIO, Protocol
 
-from .checksums import CHUNK, b64, md5_of_chunks, md5_of_stream
+from .._format.uri import object_url
+from .checksums import CHUNK, b64, md5_of_stream, size_differs
 from .client import S3Client
-from .crt_transport import CrtEngine
+from .crt_transport import CrtEngine, SlowLink
 from .flow import HighWater
+from .pace import PacedBody
+
+_CONTENT_RANGE = re.compile(r"^bytes \d+-\d+/(\d+)$")
 
 
 class Bodies(Protocol):
@@ -31,8 +43,14 @@ class Bodies(Protocol):
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
         """Store part ``number`` of a multipart upload; return its ETag."""
 
-    def receive(self, key: str, out: BinaryIO, progress: HighWater) -> tuple[str, int]:
-        """Write the object at ``key`` to ``out``; return (MD5 hex, size) of what was written."""
+    def receive(
+        self, key: str, out: BinaryIO, progress: HighWater, limit: int | None = None
+    ) -> tuple[str, int]:
+        """Write the object at ``key`` to ``out``; return (MD5 hex, size) of what was written.
+
+        :param limit: the size the object should have: a larger one fails without being read
+        :raises IntegrityError: if the object is larger than ``limit``
+        """
 
 
 class BotocoreBodies:
@@ -45,35 +63,62 @@ class BotocoreBodies:
         self, key: str, body: bytes | BinaryIO, size: int, md5: bytes, meta: dict[str, str]
     ) -> None:
         self._client.call(
-            "put_object", key, Body=body, ContentLength=size, ContentMD5=b64(md5), Metadata=meta
+            "put_object",
+            key,
+            Body=_in_blocks(body),
+            ContentLength=size,
+            ContentMD5=b64(md5),
+            Metadata=meta,
         )
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
         md5 = b64(hashlib.md5(data).digest())
         response = self._client.call(
-            "upload_part", key, UploadId=upload_id, PartNumber=number, Body=data, ContentMD5=md5
+            "upload_part",
+            key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=_in_blocks(data),
+            ContentMD5=md5,
         )
         return str(response["ETag"])
 
-    def receive(self, key: str, out: BinaryIO, progress: HighWater) -> tuple[str, int]:
-        body = self._client.call("get_object", key)["Body"]
-
-        def written(chunk: bytes, position: int) -> None:
-            out.write(chunk)
-            progress.reached(position)
-
-        return md5_of_chunks(body.iter_chunks(CHUNK), written)
+    def receive(
+        self, key: str, out: BinaryIO, progress: HighWater, limit: int | None = None
+    ) -> tuple[str, int]:
+        response = self._client.call("get_object", key)
+        announced = response.get("ContentLength")
+        where = object_url(self._client.bucket, key)
+        if limit is not None and isinstance(announced, int) and announced > limit:
+            response["Body"].close()
+            raise size_differs(where, str(announced), limit)
+        md5, size = hashlib.md5(), 0
+        with paced(self._client, response["Body"], where) as body:
+            while chunk := body.read(CHUNK if limit is None else min(CHUNK, limit + 1 - size)):
+                md5.update(chunk)
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    # A body longer than it said it was: stop at the first byte too many.
+                    body.close()
+                    raise size_differs(where, f"more than {limit}", limit)
+                out.write(chunk)
+                progress.reached(size)
+        return md5.hexdigest(), size
 
 
 class CrtBodies:
     """Bodies through awscrt: about 0.5 ms of C per request instead of 3 ms of Python.
 
     awscrt holds a whole single-request body in memory, so :func:`bodies` gives it bodies that
-    are in memory already or small.
+    are in memory already or small. It reports none of a request's bytes before the request
+    ends, so a request it has not finished within the read timeout may still be moving: it is
+    cancelled and sent again through ``fallback``, which sees every byte (and the engine sends
+    its bodies that way for a while, see :attr:`.crt_transport.CrtEngine.slow`).
     """
 
-    def __init__(self, engine: CrtEngine) -> None:
+    def __init__(self, engine: CrtEngine, fallback: BotocoreBodies) -> None:
         self._engine = engine
+        self._fallback = fallback
 
     def put(
         self, key: str, body: bytes | BinaryIO, size: int, md5: bytes, meta: dict[str, str]
@@ -82,21 +127,38 @@ class CrtBodies:
             raise TypeError("the awscrt transport sends bodies held in memory only")
         headers = {"Content-MD5": b64(md5)}
         headers.update((f"x-amz-meta-{name}", value) for name, value in meta.items())
-        self._engine.send("PutObject", "PUT", key, headers=headers, body=body)
+        try:
+            self._engine.send("PutObject", "PUT", key, headers=headers, body=body)
+        except SlowLink:
+            self._fallback.put(key, body, size, md5, meta)
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
-        return str(
-            self._engine.send(
+        try:
+            headers = self._engine.send(
                 "UploadPart",
                 "PUT",
                 key,
                 headers={"Content-MD5": b64(hashlib.md5(data).digest())},
                 query={"partNumber": str(number), "uploadId": upload_id},
                 body=data,
-            )["etag"]
-        )
+            )
+        except SlowLink:
+            return self._fallback.upload_part(key, upload_id, number, data)
+        return str(headers["etag"])
 
-    def receive(self, key: str, out: BinaryIO, progress: HighWater) -> tuple[str, int]:
+    def receive(
+        self, key: str, out: BinaryIO, progress: HighWater, limit: int | None = None
+    ) -> tuple[str, int]:
+        try:
+            return self._receive(key, out, progress, limit)
+        except SlowLink:
+            out.seek(0)
+            out.truncate()
+            return self._fallback.receive(key, out, progress, limit)
+
+    def _receive(
+        self, key: str, out: BinaryIO, progress: HighWater, limit: int | None
+    ) -> tuple[str, int]:
         md5 = hashlib.md5()
         fd = out.fileno()
         received = 0
@@ -117,7 +179,14 @@ class CrtBodies:
             received = max(received, offset + len(chunk))
             progress.reached(offset + len(chunk))
 
-        self._engine.send("GetObject", "GET", key, on_body=sink)
+        # awscrt holds a whole answer in memory before it hands over a byte: a range of one byte
+        # more than expected keeps a body that lies about its size from costing more.
+        ranged = {"Range": f"bytes=0-{limit}"} if limit else None
+        answer = self._engine.send("GetObject", "GET", key, headers=ranged, on_body=sink)
+        total = _CONTENT_RANGE.match(answer.get("content-range", ""))
+        if limit is not None and (received > limit or (total and int(total[1]) > limit)):
+            where = object_url(self._engine.bucket, key)
+            raise size_differs(where, total[1] if total else f"more than {limit}", limit)
         if hashed != received:
             # Out-of-order or uneven delivery: hash what is on disk rather than a partial digest.
             out.flush()
@@ -137,9 +206,26 @@ def bodies(client: S3Client, stream: bool = False) -> Bodies:
     memory: docs/benchmarks.md). awscrt carries the rest, where its low cost per request counts.
     """
     engine = client.engine
-    if engine is None or stream:
+    if engine is None or stream or engine.slow:
         return BotocoreBodies(client)
-    return CrtBodies(engine)
+    return CrtBodies(engine, BotocoreBodies(client))
+
+
+def paced(client: S3Client, body: Any, where: str) -> PacedBody:
+    """A botocore response body of this client's bucket, read under its rate floor."""
+    config = client.config
+    setting = f"DTOOL_S3_MIN_RATE_{config.bucket}"
+    return PacedBody(body, config.min_rate, config.read_timeout, where, setting)
+
+
+def _in_blocks(body: bytes | BinaryIO) -> BinaryIO:
+    """A body botocore sends block by block.
+
+    Python gives one ``sendall`` the read timeout for all of its bytes, so a part held as one
+    ``bytes`` object would fail on any link too slow to send it within that time; each block
+    of a stream gets the whole timeout.
+    """
+    return io.BytesIO(body) if isinstance(body, bytes) else body
 
 
 def _write_at(fd: int, chunk: memoryview, offset: int) -> None:

@@ -270,7 +270,10 @@ def test_a_server_that_stops_answering_is_one_line(
             f"later, or raise DTOOL_S3_READ_TIMEOUT_{bucket} (seconds) for a slow server"
         )
         assert list(target.parent.iterdir()) == []
-        assert proxy.stats.snapshot()["faults_by_kind"]["stall"] == 2
+        # awscrt cannot tell a stall from a slow link: it hands the request to botocore, which
+        # sees that no byte moves, on each of its attempts.
+        expected = {"crt": 1 + 2, "botocore": 2}[engine]
+        assert proxy.stats.snapshot()["faults_by_kind"]["stall"] == expected
 
 
 @pytest.mark.parametrize("engine", ENGINES)

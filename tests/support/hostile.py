@@ -7,7 +7,10 @@
 * ``fresh-token``: every page is truncated with a new token, so the listing never ends;
 * ``skewed``: every request is refused with ``403 RequestTimeTooSkewed``, carrying
   ``ServerTime`` (two hours ahead of this machine) and ``RequestTime`` (the request's
-  ``X-Amz-Date``), as AWS S3 does.
+  ``X-Amz-Date``), as AWS S3 does;
+* ``slow``: everything is relayed, but the bodies of item objects (keys with ``/data/``) are
+  read and sent at ``rate`` bytes a second, steadily: a slow link (a large rate) or a trickle
+  (a tiny one).
 
 Any other request is relayed to ``upstream`` (a moto server), so a real dataset can be read
 through it; without an upstream it is answered ``404 NoSuchKey``. Only the standard library is
@@ -17,7 +20,9 @@ used; the port is picked by the OS.
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +30,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
-MODES = ("same-token", "no-token", "fresh-token", "skewed")
+MODES = ("same-token", "no-token", "fresh-token", "skewed", "slow")
+#: How often a ``slow`` server moves a piece of a body.
+TICK = 0.05
 #: How far ahead of this machine the ``skewed`` server says its clock is.
 SKEW = timedelta(hours=2)
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "host"})
@@ -34,10 +41,13 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "host"
 class HostileS3:
     """The server, as a context manager; ``requests`` counts what it was asked, by operation."""
 
-    def __init__(self, mode: str, upstream: str | None = None) -> None:
+    def __init__(self, mode: str, upstream: str | None = None, rate: float = 0.0) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
+        if mode == "slow" and not (rate > 0 and upstream):
+            raise ValueError("a slow server needs a rate (bytes a second) and an upstream")
         self.mode = mode
+        self.rate = rate
         self.upstream = urlsplit(upstream) if upstream else None
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -91,15 +101,28 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle()
 
+    def setup(self) -> None:
+        super().setup()
+        if self.hostile.mode == "slow":
+            # A small receive window, as on a real slow link: what the client has sent is then
+            # mostly what this server has read, not bytes parked in loopback's large buffers.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+
     def _handle(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = self._slowly_read(length) if self._slow else self.rfile.read(length)
+        except OSError:
+            return  # the client gave up on a slow body
+        if len(body) < length:
+            return
         target = urlsplit(self.path)
         query = parse_qs(target.query, keep_blank_values=True)
         mode = self.hostile.mode
         if mode == "skewed":
             self.hostile.count("skewed")
             self._skewed()
-        elif self.command == "GET" and query.get("list-type") == ["2"]:
+        elif mode.endswith("-token") and self.command == "GET" and query.get("list-type") == ["2"]:
             self.hostile.count("ListObjectsV2")
             self._endless_page(target.path.strip("/"), query)
         elif self.hostile.upstream is not None:
@@ -108,6 +131,34 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.hostile.count("other")
             self._reply(404, _error("NoSuchKey", "The specified key does not exist."))
+
+    @property
+    def _slow(self) -> bool:
+        return self.hostile.mode == "slow" and "/data/" in self.path
+
+    def _piece(self) -> int:
+        return max(1, int(self.hostile.rate * TICK))
+
+    def _slowly_read(self, length: int) -> bytes:
+        received = bytearray()
+        while len(received) < length:
+            piece = self.rfile.read(min(self._piece(), length - len(received)))
+            if not piece:
+                break
+            received += piece
+            time.sleep(TICK)
+        return bytes(received)
+
+    def _slowly_write(self, answer: bytes) -> None:
+        view = memoryview(answer)
+        try:
+            while view:
+                self.wfile.write(view[: self._piece()])
+                self.wfile.flush()
+                view = view[self._piece() :]
+                time.sleep(TICK)
+        except OSError:
+            self.close_connection = True  # the client gave up on a slow body
 
     def _endless_page(self, bucket: str, query: dict[str, list[str]]) -> None:
         prefix = query.get("prefix", [""])[0]
@@ -166,7 +217,11 @@ class _Handler(BaseHTTPRequestHandler):
             if own_length:
                 self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command == "HEAD":
+                pass
+            elif self._slow and self.command == "GET" and not urlsplit(self.path).query:
+                self._slowly_write(answer)
+            else:
                 self.wfile.write(answer)
         finally:
             connection.close()
