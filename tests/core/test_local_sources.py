@@ -170,21 +170,23 @@ def test_copy_refuses_an_odd_item_before_writing(
 # -- a file added to a proto dataset -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
 def test_add_item_refuses_a_special_file(
     dtool: Dtool, s3: S3Server, bucket: str, tmp_path: Path, kind: str
 ) -> None:
     uri = dtool.create("ds", f"s3://{bucket}")
     before = objects(s3, bucket)
+    path = tmp_path / "odd"
     if kind == "fifo":
-        path, problem = tmp_path / "pipe", "a named pipe (FIFO)"
+        problem = f"a named pipe (FIFO), not a regular file; {SPECIAL}"
         os.mkfifo(path)
+    elif kind == "device":
+        path, problem = Path("/dev/null"), f"a character device, not a regular file; {SPECIAL}"
     else:
-        path, problem = Path("/dev/null"), "a character device"
+        problem = "a directory, not a regular file; add the files in it instead"
+        path.mkdir()
     result = run(dtool, "add", "item", str(path), uri, "item.txt")
-    assert error_line(result) == (
-        f"Error: cannot upload {path}: it is {problem}, not a regular file; {SPECIAL}"
-    )
+    assert error_line(result) == f"Error: cannot upload {path}: it is {problem}"
     assert result.returncode == 1
     assert objects(s3, bucket) == before
 
