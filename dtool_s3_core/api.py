@@ -19,6 +19,7 @@ import dtoolcore
 from . import errors
 from ._dataset.beside import ObjectBeside, ObjectStat
 from ._dataset.dataset import S3Dataset
+from ._dataset.localfiles import Problem, list_tree, problems_of, refusal
 from ._dataset.publish import http_enable
 from ._format import validate
 from ._format.keys import UUID_RE, identifier
@@ -101,15 +102,27 @@ def readme_text(readme: str | Mapping[str, Any] | None) -> str:
 
 
 def iter_files(source_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Return {relpath: path} for every file below ``source_dir`` (symlinks followed)."""
+    """Return {relpath: path} for every file below ``source_dir`` (symlinks to files followed).
+
+    Nothing is left out without a word: every file must be a readable regular file.
+
+    :raises ObjectNotFound: if ``source_dir`` is no directory
+    :raises LocalFileError: naming the first few of the FIFOs, devices, sockets, unreadable
+                            files or directories, dangling or looping symbolic links and
+                            symbolic links to directories below it
+    """
+    files, problems = _tree(source_dir)
+    problems += problems_of(files.values())
+    if problems:
+        raise refusal(problems)
+    return files
+
+
+def _tree(source_dir: str | os.PathLike[str]) -> tuple[dict[str, Path], list[Problem]]:
     root = Path(source_dir)
     if not root.is_dir():
         raise errors.ObjectNotFound(f"source directory not found: {root}")
-    return {
-        path.relative_to(root).as_posix(): path
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
+    return list_tree(root)
 
 
 def create_dataset(
@@ -124,17 +137,22 @@ def create_dataset(
 ) -> str:
     """Create a dataset from a directory and/or a {relpath: path} mapping; return its URI.
 
+    Every file is checked before the dataset is created, so a mistake leaves nothing behind.
+
     :param freeze: freeze it once every item is stored (else it stays a proto dataset)
     :raises ConfigurationError: for an invalid dataset name or relpath
+    :raises ObjectNotFound: for a missing file or ``source_dir``
+    :raises LocalFileError: for anything else that is no readable regular file (see
+                            :func:`iter_files`), naming the first few
     """
     check_dataset_name(name)
-    items: dict[str, Path] = iter_files(source_dir) if source_dir is not None else {}
+    items, problems = _tree(source_dir) if source_dir is not None else ({}, [])
     items.update({relpath: Path(path) for relpath, path in (files or {}).items()})
-    # Checked before anything is created, so a typo leaves no proto dataset behind.
-    for relpath, path in items.items():
+    for relpath in items:
         validate.check_relpath(relpath)
-        if not path.is_file():
-            raise errors.ObjectNotFound(f"local file not found: {path}")
+    problems += problems_of(items.values())
+    if problems:
+        raise refusal(problems)
     admin = dtoolcore.generate_admin_metadata(name, creator_username)
     if not base_uri.startswith("s3://"):
         proto = dtoolcore.generate_proto_dataset(admin, base_uri, config_path)

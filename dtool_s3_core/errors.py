@@ -11,7 +11,8 @@ The tree::
     ├── IntegrityError(DtoolS3Error, ValueError)         content does not match its MD5
     ├── DatasetStateError(DtoolS3Error, RuntimeError)    e.g. writing to a frozen dataset
     ├── PublishError(DtoolS3Error, RuntimeError)         the server refuses public ACLs
-    ├── LocalFileError(DtoolS3Error, OSError)            a full local disk, an unwritable directory
+    ├── LocalFileError(DtoolS3Error, OSError)            a full local disk, an unwritable directory,
+    │                                                    a source that is no readable regular file
     └── TransferFailed(DtoolS3Error, OSError)            anything else S3 answered with
 
 Each subclass also inherits the matching built-in so that dtoolcore's and the dtool CLI's generic
@@ -61,7 +62,8 @@ class PublishError(DtoolS3Error, RuntimeError):
 
 
 class LocalFileError(DtoolS3Error, OSError):
-    """A local file could not be written (full disk, quota, file size limit, permissions)."""
+    """A local file could not be written (full disk, quota, file size limit, permissions), or
+    cannot be uploaded (a FIFO, device, socket or directory, unreadable, a broken symbolic link)."""
 
 
 class TransferFailed(DtoolS3Error, OSError):

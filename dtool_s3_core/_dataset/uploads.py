@@ -23,6 +23,7 @@ from .._format.manifest import Entry, item_metadata
 from .._s3.flow import ByteBudget, OnBytes, memory_budget
 from .._s3.transfer import Uploaded, upload_stream
 from ..config import S3Config
+from .localfiles import open_local
 from .objects import DatasetObjects
 
 #: How long a writer waits for another process's freeze to finish before it gives up.
@@ -45,7 +46,7 @@ class Uploads(DatasetObjects):
         :param on_bytes: called with each number of bytes sent (progress)
         """
         validate.check_relpath(relpath)
-        stream = _open_local(path)
+        stream = open_local(path)
         with stream:
             result = upload_stream(
                 self.client,
@@ -68,7 +69,7 @@ class Uploads(DatasetObjects):
         :param track: called once with this dataset, whose :meth:`drain` must run before exit
         """
         validate.check_relpath(relpath)
-        with _open_local(path) as stream:
+        with open_local(path) as stream:
             size = os.fstat(stream.fileno()).st_size
         with self._lock:
             if self._uploads is None:
@@ -212,12 +213,3 @@ class TaskQueue:
 def _md5_of(entries: Mapping[str, Entry], relpath: str) -> str | None:
     entry = entries.get(identifier(relpath))
     return entry.md5 if entry is not None else None
-
-
-def _open_local(path: str | Path) -> Any:
-    try:
-        return open(path, "rb")
-    except FileNotFoundError as exc:
-        raise errors.ObjectNotFound(f"local file not found: {path}") from exc
-    except IsADirectoryError as exc:
-        raise errors.ConfigurationError(f"{path} is a directory, not a file") from exc

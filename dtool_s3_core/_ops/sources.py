@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import dtoolcore
+from dtoolcore.utils import generous_parse_uri
 
 from .. import errors
 from .._dataset.dataset import S3Dataset
+from .._dataset.localfiles import check_local_files
 from .._format import manifest, validate
 from .._format.keys import UUID_RE
 from .._format.manifest import Entry
@@ -47,6 +49,10 @@ class Source(ABC):
     @abstractmethod
     def local_file(self, entry: Entry, staging: Path) -> tuple[Path, bool]:
         """Return a local file with the item's content, and whether it is a temporary copy."""
+
+    @abstractmethod
+    def check_items(self) -> None:
+        """Refuse, before anything is written, item files that could not be uploaded."""
 
 
 class S3Source(Source):
@@ -91,6 +97,9 @@ class S3Source(Source):
         target = staging / entry.identifier
         return self.s3.download_to(entry.identifier, target), True
 
+    def check_items(self) -> None:
+        """Nothing to check: each item is downloaded into a file of this process's own."""
+
 
 class LocalSource(Source):
     """A frozen dataset on a local disk (or any non-S3 dtool broker), read with dtoolcore."""
@@ -104,6 +113,7 @@ class LocalSource(Source):
             ) from exc
         self._uri = uri
         self._entries: dict[str, Entry] | None = None
+        self._paths: dict[str, Path] = {}
 
     def _check(self, read: Any) -> Any:
         try:
@@ -154,4 +164,20 @@ class LocalSource(Source):
         return {name: self._dataset.get_annotation(name) for name in names}
 
     def local_file(self, entry: Entry, staging: Path) -> tuple[Path, bool]:
-        return Path(self._dataset.item_content_abspath(entry.identifier)), False
+        path = self._paths.get(entry.identifier)
+        if path is None:
+            path = Path(self._dataset.item_content_abspath(entry.identifier))
+        return path, False
+
+    def check_items(self) -> None:
+        """Refuse FIFOs, devices, unreadable files and broken links among the items.
+
+        Only on a local disk: another broker's ``item_content_abspath`` downloads the item, which
+        is a regular file it wrote, and the upload checks it all the same.
+        """
+        if generous_parse_uri(self._dataset.uri).scheme != "file":
+            return
+        self._paths = {
+            ident: Path(self._dataset.item_content_abspath(ident)) for ident in self.entries()
+        }
+        check_local_files(self._paths.values())

@@ -74,11 +74,14 @@ def copy_to_s3(
     :param resume: finish an interrupted copy (a proto dataset of this same dataset): intact
                    items are kept, the others copied again, items the source does not have
                    removed; a frozen copy is checked item by item and otherwise left as it is
+    :raises LocalFileError: if an item file of a local source is no readable regular file
     :raises DatasetStateError: if the destination exists and ``resume`` is False, holds another
                                dataset of that UUID, or is a frozen copy that differs
     """
-    existing = dest.admin_metadata(fresh=True)
     entries = source.entries()
+    # Before any request: a FIFO or unreadable file among the items leaves nothing behind.
+    source.check_items()
+    existing = dest.admin_metadata(fresh=True)
     server_side = source.s3 is not None and _same_service(source.s3.client, dest.client)
 
     if existing is not None:
