@@ -131,8 +131,8 @@ def create_dataset(
     items: dict[str, Path] = iter_files(source_dir) if source_dir is not None else {}
     items.update({relpath: Path(path) for relpath, path in (files or {}).items()})
     # Checked before anything is created, so a typo leaves no proto dataset behind.
-    for relpath, path in items.items():
-        validate.check_relpath(relpath)
+    validate.check_relpaths(items)
+    for path in items.values():
         if not path.is_file():
             raise errors.ObjectNotFound(f"local file not found: {path}")
     admin = dtoolcore.generate_admin_metadata(name, creator_username)

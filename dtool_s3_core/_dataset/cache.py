@@ -15,12 +15,12 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from .._s3.checksums import md5_of_stream
+from .._s3.transfer import temporary_file
 from ..config import S3Config
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def is_valid(path: Path, md5: str, size: int | None) -> bool:
 def remember(path: Path, md5: str) -> None:
     """Record that ``path`` was just verified to hold content with this MD5."""
     sidecar = path.with_name(path.name + _SIDECAR)
-    fd, tmp = tempfile.mkstemp(prefix=sidecar.name + ".", suffix=".part", dir=path.parent)
+    fd, tmp = temporary_file(path.parent)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(f"{md5} {_stamp(path)}")

@@ -9,12 +9,17 @@ read twice (``ProtoDataSet.freeze`` would hash every item again: a second full r
 dataset). An interrupted copy stays a proto dataset that ``resume`` finishes, keeping files that
 already have the manifest's size and MD5. A resume refuses a directory that holds another dataset
 of the same UUID, or a frozen copy whose manifest or files differ from the source's.
+
+A source whose items no local disk can hold together (a name over the file system's limit, an
+item that is also a directory of others: other writers put such datasets into buckets) is
+refused before anything is written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -25,6 +30,7 @@ import dtoolcore
 from dtoolcore.storagebroker import DiskStorageBroker
 
 from .. import errors
+from .._format import validate
 from .._format.keys import identifier
 from .._format.manifest import Entry
 from .results import (
@@ -59,20 +65,22 @@ def copy_to_disk(
     """Copy ``source`` into a disk dataset below ``dest_base_uri``, keeping its UUID.
 
     :raises DatasetStateError: if the destination exists and ``resume`` is False, or holds a
-                               different dataset
+                               different dataset; if the source has items a local disk cannot
+                               hold (names too long, a file that is also a directory)
     """
     assert source.s3 is not None
     dataset = source.s3
     admin = source.admin
     entries = source.entries()
-    base = Path(_local_path(dest_base_uri))
+    base = Path(local_path(dest_base_uri))
     if not base.is_dir():
         raise errors.ObjectNotFound(f"destination directory not found: {base}: create it first")
+    source.check_local_names(dest_base_uri, name_max(base))
     proto_admin = {**admin, "type": "protodataset"}
     proto = dtoolcore.generate_proto_dataset(proto_admin, str(base), config_path)
     uri = str(proto.uri)
     found = _existing(uri, str(admin["uuid"]))
-    data = Path(_local_path(uri)) / "data"
+    data = Path(local_path(uri)) / "data"
 
     if found is not None:
         check_identity(uri, admin, found)
@@ -158,7 +166,16 @@ def _freeze(
     broker.post_freeze_hook()
 
 
-def _local_path(uri: str) -> str:
+def name_max(directory: Path) -> int:
+    """The longest file name, in bytes, of the file system of ``directory`` (at most NAME_MAX)."""
+    try:
+        return min(validate.NAME_MAX, os.pathconf(directory, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # no pathconf on Windows
+        return validate.NAME_MAX
+
+
+def local_path(uri: str) -> str:
+    """The local path of a disk URI (a path or ``file://``)."""
     parts = urlsplit(uri)
     return unquote(parts.path) if parts.scheme == "file" else uri
 
@@ -168,7 +185,7 @@ def _existing(uri: str, uuid: str) -> dict[str, Any] | None:
 
     :raises DatasetStateError: if it is a dataset of another UUID
     """
-    if not (Path(_local_path(uri)) / ".dtool" / "dtool").is_file():
+    if not (Path(local_path(uri)) / ".dtool" / "dtool").is_file():
         return None
     try:
         found = dtoolcore.ProtoDataSet.from_uri(uri)

@@ -74,10 +74,12 @@ def copy_to_s3(
                    items are kept, the others copied again, items the source does not have
                    removed; a frozen copy is checked item by item and otherwise left as it is
     :raises DatasetStateError: if the destination exists and ``resume`` is False, holds another
-                               dataset of that UUID, or is a frozen copy that differs
+                               dataset of that UUID, or is a frozen copy that differs; if the
+                               source has items no local disk could hold together
     """
     existing = dest.admin_metadata(fresh=True)
     entries = source.entries()
+    source.check_local_names(dest.uri)
     server_side = source.s3 is not None and _same_service(source.s3.client, dest.client)
 
     if existing is not None:

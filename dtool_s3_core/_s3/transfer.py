@@ -120,9 +120,7 @@ def download(
 
     def attempt() -> Path:
         with _local_writes(target.parent, where):
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=target.name + ".", suffix=".part", dir=target.parent
-            )
+            fd, tmp_name = temporary_file(target.parent)
         try:
             with os.fdopen(fd, "wb") as out:
                 md5hex, size = transport.receive(key, out, progress)
@@ -136,6 +134,15 @@ def download(
         return target
 
     return retrying(attempt, client.config.max_attempts, where)
+
+
+def temporary_file(directory: Path) -> tuple[int, str]:
+    """Create a file for content on its way to a name in ``directory``: (open fd, path).
+
+    The name is short whatever the final name is (a legal 255-byte name plus a random part and
+    ``.part`` would be too long for the file system), and starts with a dot.
+    """
+    return tempfile.mkstemp(prefix=".dtool-", suffix=".part", dir=directory)
 
 
 def _small(client: S3Client, size: int | None) -> bool:
