@@ -148,8 +148,19 @@ def test_freeze_refuses_items_a_disk_cannot_hold(
 # -- refused on the way out ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["clash", "long"])
-@pytest.mark.parametrize("command", ["s3 cp", "s3 cp --resume", "cp", "cp --resume"])
+@pytest.mark.parametrize(
+    ("command", "case"),
+    [
+        pytest.param("s3 cp", "long", id="s3-cp-long"),
+        pytest.param("s3 cp", "clash", id="s3-cp-clash"),
+        pytest.param("s3 cp --resume", "long", id="s3-cp-resume-long"),
+        pytest.param("s3 cp --resume", "clash", id="s3-cp-resume-clash"),
+        pytest.param("cp", "long", id="cp-long"),
+        pytest.param("cp", "clash", id="cp-clash"),
+        pytest.param("cp --resume", "long", id="cp-resume-long"),
+        pytest.param("cp --resume", "clash", id="cp-resume-clash"),
+    ],
+)
 def test_copies_to_disk_refuse_a_dataset_made_elsewhere(
     dtool: Dtool, s3: S3Server, bucket: str, tmp_path: Path, case: str, command: str
 ) -> None:
