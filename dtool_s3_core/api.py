@@ -148,8 +148,7 @@ def create_dataset(
     check_dataset_name(name)
     items, problems = _tree(source_dir) if source_dir is not None else ({}, [])
     items.update({relpath: Path(path) for relpath, path in (files or {}).items()})
-    for relpath in items:
-        validate.check_relpath(relpath)
+    validate.check_relpaths(items)
     problems += problems_of(items.values())
     if problems:
         raise refusal(problems)

@@ -15,12 +15,12 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from .._s3.checksums import md5_of_stream
+from .._s3.transfer import is_local_write_error, temporary_file
 from ..config import S3Config
 
 logger = logging.getLogger(__name__)
@@ -74,16 +74,28 @@ def is_valid(path: Path, md5: str, size: int | None) -> bool:
 
 
 def remember(path: Path, md5: str) -> None:
-    """Record that ``path`` was just verified to hold content with this MD5."""
+    """Record that ``path`` was just verified to hold content with this MD5.
+
+    A disk too full for the sidecar costs only a second hashing when the entry is next used:
+    the entry itself is verified and complete, so the read that needs it goes on.
+    """
     sidecar = path.with_name(path.name + _SIDECAR)
-    fd, tmp = tempfile.mkstemp(prefix=sidecar.name + ".", suffix=".part", dir=path.parent)
+    try:
+        fd, tmp = temporary_file(path.parent)
+    except OSError as exc:
+        if not is_local_write_error(exc):
+            raise
+        logger.warning("cannot record that %s is verified: %s", path, exc)
+        return
     try:
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(f"{md5} {_stamp(path)}")
         os.replace(tmp, sidecar)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        if not is_local_write_error(exc):
+            raise
+        logger.warning("cannot record that %s is verified: %s", path, exc)
 
 
 def sweep(directory: Path) -> None:

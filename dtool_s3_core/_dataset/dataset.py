@@ -50,13 +50,29 @@ class S3Dataset(Uploads, Downloads):
         self.wait_uploads()
         self.client.put_bytes(self.layout.freeze_marker, str(time.time()).encode("ascii"))
         items = self.items(fresh=True)
+        try:
+            self._check_freezable(items)
+        except errors.DatasetStateError:
+            # Writers wait for a freeze marker to go; a refused freeze must not leave one.
+            self.client.delete_many([self.layout.freeze_marker])
+            raise
+        return items
+
+    def _check_freezable(self, items: Mapping[str, Item]) -> None:
         for key, values in self.fragments().items():
             if set(values) != set(items):
                 raise errors.DatasetStateError(
                     f"item metadata '{key}' is set on {len(set(values) & set(items))} of "
                     f"{len(items)} items of {self.uri}: add it to every item before freezing"
                 )
-        return items
+        # Items of other writers (dtool-s3) were never checked: a dataset frozen here must be
+        # one that a local disk can hold.
+        problem = validate.local_names_problem(item.handle for item in items.values())
+        if problem is not None:
+            raise errors.DatasetStateError(
+                f"cannot freeze {self.uri}: it {problem}; put the items into a new dataset "
+                "under other names"
+            )
 
     def end_freeze(self) -> None:
         """Finish a freeze: the fragments became overlays; the marker goes."""

@@ -14,7 +14,7 @@ from .. import errors
 from .._format import validate
 from .._format.keys import IDENTIFIER_RE
 from .._s3.flow import OnBytes
-from .._s3.transfer import download
+from .._s3.transfer import CACHE_ADVICE, download
 from ..config import S3Config
 from . import cache
 from .objects import DatasetObjects
@@ -28,13 +28,21 @@ class Downloads(DatasetObjects):
         self._downloads: dict[str, Future[Path]] = {}
         self._download_pool: ThreadPoolExecutor | None = None
 
-    def download_to(self, ident: str, target: Path, on_bytes: OnBytes | None = None) -> Path:
+    def download_to(
+        self,
+        ident: str,
+        target: Path,
+        on_bytes: OnBytes | None = None,
+        advice: str = CACHE_ADVICE,
+    ) -> Path:
         """Download an item to ``target``, verified against the manifest (or its metadata).
 
         :param on_bytes: called with each number of bytes received (progress)
+        :param advice: what else to do about a full disk (see :func:`.._s3.transfer.download`)
         """
         _, md5, size = self._expected(ident)
-        return download(self.client, self.layout.item(ident), target, md5, size, on_bytes=on_bytes)
+        key = self.layout.item(ident)
+        return download(self.client, key, target, md5, size, on_bytes=on_bytes, advice=advice)
 
     def _expected(self, ident: str) -> tuple[str, str | None, int | None]:
         if not IDENTIFIER_RE.match(ident):

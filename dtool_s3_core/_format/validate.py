@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ..errors import ConfigurationError, DatasetStateError
@@ -20,6 +21,9 @@ MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 NAME_RE = re.compile(r"^[0-9A-Za-z_.-]{1,80}$")
 #: S3 allows 2 KiB of user metadata per object; the base64 handle must fit with the checksum.
 MAX_RELPATH_BYTES = 1024
+#: The longest file or directory name of local file systems (NAME_MAX of ext4, XFS, APFS, NTFS),
+#: in UTF-8 bytes: an item with a longer name component could never be downloaded.
+NAME_MAX = 255
 #: Deeper JSON is refused: dtool's objects are a few levels deep, and json recurses per level.
 MAX_JSON_DEPTH = 100
 
@@ -76,15 +80,85 @@ def relpath_problem(relpath: object) -> str | None:
 
 
 def check_relpath(relpath: str) -> None:
-    """Raise ConfigurationError unless a caller's ``relpath`` is a clean relative Unix path."""
+    """Raise ConfigurationError unless a caller's ``relpath`` is a clean relative Unix path
+    whose names a local disk can hold."""
     problem = relpath_problem(relpath)
     if problem is None:
-        return
+        size = long_name(relpath)
+        if size is None:
+            return
+        raise ConfigurationError(
+            f"item relpath {shown(relpath)} has a name of {size} bytes: the limit is {NAME_MAX} "
+            "(local file systems); shorten it"
+        )
     if not isinstance(relpath, str) or not relpath:
         raise ConfigurationError("an item relpath must be a non-empty string")
     if problem.startswith("is ") and "bytes long" in problem:
         raise ConfigurationError(f"item relpath {problem}; shorten it")
     raise ConfigurationError(f"item relpath {shown(relpath)} {problem}")
+
+
+def check_relpaths(relpaths: Iterable[str]) -> None:
+    """Raise ConfigurationError unless every relpath passes :func:`check_relpath` and no two
+    clash as a file and a directory."""
+    relpaths = list(relpaths)
+    for relpath in relpaths:
+        check_relpath(relpath)
+    pair = clash(relpaths)
+    if pair is not None:
+        file, below = pair
+        raise ConfigurationError(
+            f"item relpaths {shown(file)} and {shown(below)} clash: {shown(file)} cannot be both "
+            "a file and a directory on a local disk; rename one of them"
+        )
+
+
+def long_name(relpath: str, limit: int = NAME_MAX) -> int | None:
+    """Return the UTF-8 size of the first name of ``relpath`` over ``limit`` bytes, or None."""
+    for part in relpath.split("/"):
+        size = len(part.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            return size
+    return None
+
+
+def clash(relpaths: Iterable[str]) -> tuple[str, str] | None:
+    """Return (a relpath, a relpath below it), which no disk can hold together, or None.
+
+    Linear in the total length of the relpaths: each directory of each relpath is looked up in
+    the set of all of them (a sorted list would not do: ``x-1`` sorts between ``x`` and ``x/y``).
+    """
+    files = set(relpaths)
+    for relpath in sorted(files):
+        position = relpath.find("/")
+        while position != -1:
+            if relpath[:position] in files:
+                return relpath[:position], relpath
+            position = relpath.find("/", position + 1)
+    return None
+
+
+def local_names_problem(relpaths: Iterable[str], limit: int = NAME_MAX) -> str | None:
+    """Say why the items of these relpaths cannot all be files on a local disk, or None.
+
+    The phrase follows the dataset's URI, e.g. ``"has items 'x' and 'x/y': ..."``.
+    """
+    relpaths = sorted(relpaths)
+    for relpath in relpaths:
+        size = long_name(relpath, limit)
+        if size is not None:
+            return (
+                f"has an item {shown(relpath)} with a name of {size} bytes, over the {limit} "
+                "that local file systems allow"
+            )
+    pair = clash(relpaths)
+    if pair is not None:
+        file, below = pair
+        return (
+            f"has items {shown(file)} and {shown(below)}: {shown(file)} cannot be both a file "
+            "and a directory on a local disk"
+        )
+    return None
 
 
 def name_problem(name: object) -> str | None:

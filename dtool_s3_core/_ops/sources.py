@@ -26,6 +26,7 @@ class Source(ABC):
     """A frozen dataset to copy from; ``s3`` is set when it is an S3 dataset."""
 
     s3: S3Dataset | None = None
+    uri: str
 
     @property
     @abstractmethod
@@ -54,6 +55,21 @@ class Source(ABC):
     def check_items(self) -> None:
         """Refuse, before anything is written, item files that could not be uploaded."""
 
+    def check_local_names(self, dest: str, limit: int = validate.NAME_MAX) -> None:
+        """Refuse to copy a dataset whose items no local disk can hold together.
+
+        Names over ``limit`` bytes, or an item that is also a directory of others, get into a
+        bucket only through other writers; such a dataset is read item by item or not at all.
+
+        :raises DatasetStateError: naming the first such item
+        """
+        problem = validate.local_names_problem((e.relpath for e in self.entries().values()), limit)
+        if problem is not None:
+            raise errors.DatasetStateError(
+                f"cannot copy {self.uri} to {dest}: it {problem}; 'dtool item fetch' still reads "
+                "its items one by one"
+            )
+
 
 class S3Source(Source):
     """A frozen dataset in S3."""
@@ -66,6 +82,7 @@ class S3Source(Source):
                 "them), or freeze the proto dataset first"
             )
         self.s3 = dataset
+        self.uri = dataset.uri
         self._admin = admin
 
     @property
@@ -111,7 +128,7 @@ class LocalSource(Source):
             raise errors.DatasetStateError(
                 f"no frozen dataset at {uri}: check the URI, or freeze the proto dataset first"
             ) from exc
-        self._uri = uri
+        self.uri = uri
         self._entries: dict[str, Entry] | None = None
         self._paths: dict[str, Path] = {}
 
@@ -119,14 +136,14 @@ class LocalSource(Source):
         try:
             return read()
         except validate.Invalid as exc:
-            raise errors.damaged(self._uri, str(exc)) from exc
+            raise errors.damaged(self.uri, str(exc)) from exc
 
     @property
     def admin(self) -> dict[str, Any]:
         admin = dict(self._dataset.admin_metadata)
         uuid = str(admin.get("uuid"))
         if not UUID_RE.match(uuid):
-            raise errors.damaged(self._uri, f"has a UUID {validate.shown(uuid)} that is no UUID")
+            raise errors.damaged(self.uri, f"has a UUID {validate.shown(uuid)} that is no UUID")
         self._check(lambda: manifest.check_admin(admin, uuid))
         return admin
 

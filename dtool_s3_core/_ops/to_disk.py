@@ -9,13 +9,18 @@ read twice (``ProtoDataSet.freeze`` would hash every item again: a second full r
 dataset). An interrupted copy stays a proto dataset that ``resume`` finishes, keeping files that
 already have the manifest's size and MD5. A resume refuses a directory that holds another dataset
 of the same UUID, or a frozen copy whose manifest or files differ from the source's.
+
+A source whose items no local disk can hold together (a name over the file system's limit, an
+item that is also a directory of others: other writers put such datasets into buckets) is
+refused before anything is written. A full disk ends in one line naming the directory, and the
+copy stays a proto dataset that a resume finishes (see :mod:`.disk_writes`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
+import os
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,8 +30,10 @@ import dtoolcore
 from dtoolcore.storagebroker import DiskStorageBroker
 
 from .. import errors
+from .._format import validate
 from .._format.keys import identifier
 from .._format.manifest import Entry
+from .disk_writes import DISK_HASHER, create, disk_writes, freeze
 from .results import (
     CopyResult,
     Progress,
@@ -59,20 +66,27 @@ def copy_to_disk(
     """Copy ``source`` into a disk dataset below ``dest_base_uri``, keeping its UUID.
 
     :raises DatasetStateError: if the destination exists and ``resume`` is False, or holds a
-                               different dataset
+                               different dataset; if the source has items a local disk cannot
+                               hold (names too long, a file that is also a directory)
+    :raises LocalFileError: if the disk is full (or read-only...); the copy stays a proto dataset
+                            that ``resume`` finishes
     """
     assert source.s3 is not None
     dataset = source.s3
     admin = source.admin
     entries = source.entries()
-    base = Path(_local_path(dest_base_uri))
+    base = Path(local_path(dest_base_uri))
     if not base.is_dir():
         raise errors.ObjectNotFound(f"destination directory not found: {base}: create it first")
+    source.check_local_names(dest_base_uri, name_max(base))
     proto_admin = {**admin, "type": "protodataset"}
     proto = dtoolcore.generate_proto_dataset(proto_admin, str(base), config_path)
     uri = str(proto.uri)
     found = _existing(uri, str(admin["uuid"]))
-    data = Path(_local_path(uri)) / "data"
+    directory = Path(local_path(uri))
+    data = directory / "data"
+    advice = f"then finish the copy with 'dtool s3 cp --resume {source.uri} {dest_base_uri}'"
+    writes = partial(disk_writes, directory, f"copying {source.uri}", advice)
 
     if found is not None:
         check_identity(uri, admin, found)
@@ -85,7 +99,8 @@ def copy_to_disk(
             return copy_result(uri, admin, entries, [], resumed=True)
         proto = dtoolcore.ProtoDataSet.from_uri(uri, config_path)
     else:
-        proto.create()
+        with writes():
+            create(proto, directory)
     targets = {
         ident: data.joinpath(*PurePosixPath(e.relpath).parts) for ident, e in entries.items()
     }
@@ -95,70 +110,44 @@ def copy_to_disk(
     report.start(len(todo), sum(e.size for e in todo), len(entries) - len(todo))
 
     def fetch(entry: Entry) -> None:
-        dataset.download_to(entry.identifier, targets[entry.identifier], report.advance)
+        dataset.download_to(entry.identifier, targets[entry.identifier], report.advance, advice)
         report.item_done()
 
     dataset.run_all([partial(fetch, e) for e in todo])
-    proto.put_readme(source.readme())
-    for tag in source.tags():
-        proto.put_tag(tag)
-    for name, annotation in source.annotations().items():
-        proto.put_annotation(name, annotation)
-    broker = DiskStorageBroker(uri, config_path)
-    if _freezable(broker, entries):
-        _freeze(broker, dict(proto.admin_metadata), entries, source.overlays())
-    else:
-        for name, overlay in source.overlays().items():
-            for ident, value in overlay.items():
-                proto.add_item_metadata(entries[ident].relpath, name, value)
-        proto.freeze()
+    with writes():
+        proto.put_readme(source.readme())
+        for tag in source.tags():
+            proto.put_tag(tag)
+        for name, annotation in source.annotations().items():
+            proto.put_annotation(name, annotation)
+        broker = DiskStorageBroker(uri, config_path)
+        if _freezable(broker, entries):
+            freeze(broker, dict(proto.admin_metadata), entries, source.overlays())
+        else:
+            for name, overlay in source.overlays().items():
+                for ident, value in overlay.items():
+                    proto.add_item_metadata(entries[ident].relpath, name, value)
+            proto.freeze()
     return copy_result(uri, admin, entries, todo, resumed=found is not None)
-
-
-#: The disk broker's hash function whose values are the manifest's MD5s.
-_DISK_HASHER = "md5sum_hexdigest"
 
 
 def _freezable(broker: DiskStorageBroker, entries: dict[str, Entry]) -> bool:
     """Whether the verified MD5s describe the data directory exactly as dtoolcore would."""
-    if getattr(broker.hasher, "name", None) != _DISK_HASHER:
+    if getattr(broker.hasher, "name", None) != DISK_HASHER:
         return False
     return set(broker.iter_item_handles()) == {e.relpath for e in entries.values()}
 
 
-def _freeze(
-    broker: DiskStorageBroker,
-    admin: dict[str, object],
-    entries: dict[str, Entry],
-    overlays: dict[str, dict[str, object]],
-) -> None:
-    """Freeze with the broker's own steps, taking each item's MD5 from the verified download.
-
-    Every item was checked against these sizes and MD5s as it arrived (or, kept by a resume,
-    re-hashed by :func:`_intact`); only the timestamp is read from the file, as dtoolcore does.
-    """
-    broker.pre_freeze_hook()
-    items = {
-        ident: {
-            "relpath": entry.relpath,
-            "size_in_bytes": entry.size,
-            "hash": entry.md5,
-            "utc_timestamp": broker.get_utc_timestamp(entry.relpath),
-        }
-        for ident, entry in entries.items()
-    }
-    broker.put_manifest(
-        {"items": items, "dtoolcore_version": dtoolcore.__version__, "hash_function": _DISK_HASHER}
-    )
-    for name, overlay in overlays.items():
-        broker.put_overlay(name, overlay)
-    # A copy keeps the source's frozen_at, as dtoolcore's freeze does for copies.
-    frozen_at = admin.get("frozen_at", time.time())
-    broker.put_admin_metadata({**admin, "type": "dataset", "frozen_at": frozen_at})
-    broker.post_freeze_hook()
+def name_max(directory: Path) -> int:
+    """The longest file name, in bytes, of the file system of ``directory`` (at most NAME_MAX)."""
+    try:
+        return min(validate.NAME_MAX, os.pathconf(directory, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # no pathconf on Windows
+        return validate.NAME_MAX
 
 
-def _local_path(uri: str) -> str:
+def local_path(uri: str) -> str:
+    """The local path of a disk URI (a path or ``file://``)."""
     parts = urlsplit(uri)
     return unquote(parts.path) if parts.scheme == "file" else uri
 
@@ -168,7 +157,7 @@ def _existing(uri: str, uuid: str) -> dict[str, Any] | None:
 
     :raises DatasetStateError: if it is a dataset of another UUID
     """
-    if not (Path(_local_path(uri)) / ".dtool" / "dtool").is_file():
+    if not (Path(local_path(uri)) / ".dtool" / "dtool").is_file():
         return None
     try:
         found = dtoolcore.ProtoDataSet.from_uri(uri)

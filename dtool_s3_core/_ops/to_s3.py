@@ -76,9 +76,11 @@ def copy_to_s3(
                    removed; a frozen copy is checked item by item and otherwise left as it is
     :raises LocalFileError: if an item file of a local source is no readable regular file
     :raises DatasetStateError: if the destination exists and ``resume`` is False, holds another
-                               dataset of that UUID, or is a frozen copy that differs
+                               dataset of that UUID, or is a frozen copy that differs; if the
+                               source has items no local disk could hold together
     """
     entries = source.entries()
+    source.check_local_names(dest.uri)
     # Before any request: a FIFO or unreadable file among the items leaves nothing behind.
     source.check_items()
     existing = dest.admin_metadata(fresh=True)

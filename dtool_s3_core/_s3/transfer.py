@@ -39,6 +39,8 @@ from .transport import bodies, paced
 logger = logging.getLogger(__name__)
 # Below this, reading a file into memory once beats hashing it and streaming it in a second pass.
 _IN_MEMORY = 8 * 1024 * 1024
+#: What else to do about a full disk where the download cache is.
+CACHE_ADVICE = "or set DTOOL_CACHE_DIRECTORY to a directory on another disk"
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def download(
     expected_size: int | None = None,
     *,
     on_bytes: OnBytes | None = None,
+    advice: str = CACHE_ADVICE,
 ) -> Path:
     """Download ``key`` to ``target`` atomically, checking size and MD5 while receiving.
 
@@ -110,20 +113,19 @@ def download(
 
     :param on_bytes: told the size of each chunk as it is received (each byte once, retries
                      included)
+    :param advice: what else to do about a full disk, after "free some space there, "
     :raises IntegrityError: if the content does not match what the manifest says
     :raises LocalFileError: for local problems such as a full disk (the partial file is removed)
     """
     where = object_url(client.bucket, key)
-    with _local_writes(target.parent, where):
+    with _local_writes(target.parent, where, advice):
         target.parent.mkdir(parents=True, exist_ok=True)
     transport = bodies(client, stream=not _small(client, expected_size))
     progress = HighWater(on_bytes)
 
     def attempt() -> Path:
-        with _local_writes(target.parent, where):
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=target.name + ".", suffix=".part", dir=target.parent
-            )
+        with _local_writes(target.parent, where, advice):
+            fd, tmp_name = temporary_file(target.parent)
         try:
             with os.fdopen(fd, "wb") as out:
                 md5hex, size = transport.receive(key, out, progress, expected_size)
@@ -131,12 +133,21 @@ def download(
             os.replace(tmp_name, target)
         except BaseException as exc:
             Path(tmp_name).unlink(missing_ok=True)
-            if _is_local_write_error(exc):
-                raise _local_write_error(exc, target.parent, where) from exc
+            if is_local_write_error(exc):
+                raise local_write_error(exc, target.parent, f"downloading {where}", advice) from exc
             raise
         return target
 
     return retrying(attempt, client.config.max_attempts, where)
+
+
+def temporary_file(directory: Path) -> tuple[int, str]:
+    """Create a file for content on its way to a name in ``directory``: (open fd, path).
+
+    The name is short whatever the final name is (a legal 255-byte name plus a random part and
+    ``.part`` would be too long for the file system), and starts with a dot.
+    """
+    return tempfile.mkstemp(prefix=".dtool-", suffix=".part", dir=directory)
 
 
 def _small(client: S3Client, size: int | None) -> bool:
@@ -186,7 +197,8 @@ _LOCAL_WRITE_ERRORS = {
 }
 
 
-def _is_local_write_error(exc: BaseException) -> bool:
+def is_local_write_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a local write failure a user can fix (a full disk, a read-only one...)."""
     # Network failures are OSErrors too (ECONNRESET...); only these errnos are about the disk.
     return (
         isinstance(exc, OSError)
@@ -195,20 +207,26 @@ def _is_local_write_error(exc: BaseException) -> bool:
     )
 
 
-def _local_write_error(exc: BaseException, directory: Path, where: str) -> errors.LocalFileError:
+def local_write_error(
+    exc: BaseException, directory: Path, doing: str, advice: str
+) -> errors.LocalFileError:
+    """The one-line error for a local write failure (see :func:`is_local_write_error`).
+
+    :param doing: what was going on, e.g. ``"downloading s3://..."``
+    :param advice: what else to do, after e.g. "free some space there, "
+    """
     reason, fix = _LOCAL_WRITE_ERRORS[getattr(exc, "errno", errno.ENOSPC)]
     return errors.LocalFileError(
-        f"cannot write to {directory} while downloading {where}: {reason}; {fix}, or set "
-        "DTOOL_CACHE_DIRECTORY to a directory on another disk"
+        f"cannot write to {directory} while {doing}: {reason}; {fix}, {advice}"
     )
 
 
 @contextmanager
-def _local_writes(directory: Path, where: str) -> Iterator[None]:
+def _local_writes(directory: Path, where: str, advice: str = CACHE_ADVICE) -> Iterator[None]:
     """Turn disk-full and permission errors of local file operations into one-line errors."""
     try:
         yield
     except OSError as exc:
-        if _is_local_write_error(exc):
-            raise _local_write_error(exc, directory, where) from exc
+        if is_local_write_error(exc):
+            raise local_write_error(exc, directory, f"downloading {where}", advice) from exc
         raise

@@ -3,8 +3,9 @@
 The ``dtool.cli`` entry point (the ``dtool s3`` command group) is loaded by dtool-cli alone, so
 importing :mod:`dtool_s3_core.cli` calls :func:`install`: one-line errors instead of tracebacks,
 queued uploads drained when the command ends (so ``dtool add item`` exits 1 if its upload
-fails), and the disk-broker manifest cache for ``dtool cp`` of local datasets. Library users
-get none of these.
+fails), the disk-broker manifest cache for ``dtool cp`` of local datasets, and the check that
+``dtool cp`` from S3 to a local directory can write every item name. Library users get none of
+these.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import click
 
 from .._dataset import barriers
-from . import _diskcache
+from . import _copycheck, _diskcache
 
 _installed = threading.Event()
 _hooked: set[int] = set()
@@ -39,3 +40,4 @@ def install() -> None:
     barriers.install_cli_excepthook()
     barriers.drain_when(_at_command_end)
     _diskcache.install()
+    _copycheck.install()

@@ -27,7 +27,9 @@ MiB = 1024 * 1024
 ENGINES = ["crt", "botocore"]
 
 
-def settings(server: HostileS3, moto: S3Server, tmp_path: Path, engine: str, **more: object):
+def settings(
+    server: HostileS3, moto: S3Server, tmp_path: Path, engine: str, **more: object
+) -> dict[str, object]:
     return {
         "endpoint_url": server.endpoint_url,
         "access_key_id": moto.access_key,
@@ -49,12 +51,14 @@ def test_a_slow_steady_link_finishes(moto: S3Server, tmp_path: Path, engine: str
     source = local_dataset(tmp_path, "slow", contents)
     limits = {"multipart_threshold": 5 * MiB, "part_size": 5 * MiB}
     # 1 MiB/s: every large body takes 4-5 s, longer than the 3 s read timeout.
-    with HostileS3("slow", upstream=moto.endpoint_url, rate=MiB) as server:
-        with override(bucket, **settings(server, moto, tmp_path, engine, **limits)):
-            uri = api.copy(str(source.as_uri()), f"s3://{bucket}").uri
-            back = tmp_path / "back"
-            back.mkdir()
-            copied = api.copy(uri, back.as_uri())
+    back = tmp_path / "back"
+    back.mkdir()
+    with (
+        HostileS3("slow", upstream=moto.endpoint_url, rate=MiB) as server,
+        override(bucket, **settings(server, moto, tmp_path, engine, **limits)),
+    ):
+        uri = api.copy(str(source.as_uri()), f"s3://{bucket}").uri
+        copied = api.copy(uri, back.as_uri())
     data = Path(urlsplit(copied.uri).path) / "data"
     assert {p.name: p.read_bytes() for p in data.iterdir()} == contents
 
@@ -74,12 +78,12 @@ def test_a_trickle_ends_in_one_line(moto: S3Server, tmp_path: Path, engine: str)
     back = tmp_path / "back"
     back.mkdir()
     # 20 bytes a second, against a floor of 1 KiB a second over the 3 s read timeout.
-    with HostileS3("slow", upstream=moto.endpoint_url, rate=20) as server:
-        with (
-            override(bucket, **settings(server, moto, tmp_path, engine, min_rate=1024)),
-            pytest.raises(TransferFailed) as info,
-        ):
-            api.copy(uri, back.as_uri())
+    with (
+        HostileS3("slow", upstream=moto.endpoint_url, rate=20) as server,
+        override(bucket, **settings(server, moto, tmp_path, engine, min_rate=1024)),
+        pytest.raises(TransferFailed) as info,
+    ):
+        api.copy(uri, back.as_uri())
     message = str(info.value)
     assert re.fullmatch(
         rf"s3://{bucket}/{uuid_of(uri)}/data/[0-9a-f]{{40}} came at \d+ bytes a second over the "
