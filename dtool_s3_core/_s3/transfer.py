@@ -149,7 +149,12 @@ def hash_object(client: S3Client, key: str, on_bytes: OnBytes | None = None) -> 
 
     def attempt() -> tuple[str, int]:
         chunks = client.call("get_object", key)["Body"].iter_chunks(CHUNK)
-        return md5_of_chunks(chunks, lambda _, position: progress.reached(position))
+
+        def hashed(_: bytes, position: int) -> None:
+            client.cancel.check()
+            progress.reached(position)
+
+        return md5_of_chunks(chunks, hashed)
 
     return retrying(attempt, client.config.max_attempts, object_url(client.bucket, key))
 

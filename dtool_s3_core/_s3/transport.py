@@ -14,6 +14,7 @@ import hashlib
 import os
 from typing import BinaryIO, Protocol
 
+from .cancel import Cancel
 from .checksums import CHUNK, b64, md5_of_chunks, md5_of_stream
 from .client import S3Client
 from .crt_transport import CrtEngine
@@ -44,8 +45,9 @@ class BotocoreBodies:
     def put(
         self, key: str, body: bytes | BinaryIO, size: int, md5: bytes, meta: dict[str, str]
     ) -> None:
+        sent = body if isinstance(body, bytes) else _Stoppable(body, self._client.cancel)
         self._client.call(
-            "put_object", key, Body=body, ContentLength=size, ContentMD5=b64(md5), Metadata=meta
+            "put_object", key, Body=sent, ContentLength=size, ContentMD5=b64(md5), Metadata=meta
         )
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
@@ -59,6 +61,7 @@ class BotocoreBodies:
         body = self._client.call("get_object", key)["Body"]
 
         def written(chunk: bytes, position: int) -> None:
+            self._client.cancel.check()
             out.write(chunk)
             progress.reached(position)
 
@@ -72,8 +75,9 @@ class CrtBodies:
     are in memory already or small.
     """
 
-    def __init__(self, engine: CrtEngine) -> None:
+    def __init__(self, engine: CrtEngine, cancel: Cancel | None = None) -> None:
         self._engine = engine
+        self._cancel = cancel
 
     def put(
         self, key: str, body: bytes | BinaryIO, size: int, md5: bytes, meta: dict[str, str]
@@ -82,7 +86,7 @@ class CrtBodies:
             raise TypeError("the awscrt transport sends bodies held in memory only")
         headers = {"Content-MD5": b64(md5)}
         headers.update((f"x-amz-meta-{name}", value) for name, value in meta.items())
-        self._engine.send("PutObject", "PUT", key, headers=headers, body=body)
+        self._engine.send("PutObject", "PUT", key, headers=headers, body=body, cancel=self._cancel)
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
         return str(
@@ -93,6 +97,7 @@ class CrtBodies:
                 headers={"Content-MD5": b64(hashlib.md5(data).digest())},
                 query={"partNumber": str(number), "uploadId": upload_id},
                 body=data,
+                cancel=self._cancel,
             )["etag"]
         )
 
@@ -117,7 +122,7 @@ class CrtBodies:
             received = max(received, offset + len(chunk))
             progress.reached(offset + len(chunk))
 
-        self._engine.send("GetObject", "GET", key, on_body=sink)
+        self._engine.send("GetObject", "GET", key, on_body=sink, cancel=self._cancel)
         if hashed != received:
             # Out-of-order or uneven delivery: hash what is on disk rather than a partial digest.
             out.flush()
@@ -139,7 +144,7 @@ def bodies(client: S3Client, stream: bool = False) -> Bodies:
     engine = client.engine
     if engine is None or stream:
         return BotocoreBodies(client)
-    return CrtBodies(engine)
+    return CrtBodies(engine, client.cancel)
 
 
 def _write_at(fd: int, chunk: memoryview, offset: int) -> None:
@@ -149,3 +154,21 @@ def _write_at(fd: int, chunk: memoryview, offset: int) -> None:
     while view:
         written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written
+
+
+class _Stoppable:
+    """A file botocore streams from, that stops the upload at the next read once cancelled."""
+
+    def __init__(self, stream: BinaryIO, cancel: Cancel) -> None:
+        self._stream = stream
+        self._cancel = cancel
+
+    def read(self, size: int = -1) -> bytes:
+        self._cancel.check()
+        return self._stream.read(size)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()

@@ -3,8 +3,8 @@
 The ``dtool.cli`` entry point (the ``dtool s3`` command group) is loaded by dtool-cli alone, so
 importing :mod:`dtool_s3_core.cli` calls :func:`install`: one-line errors instead of tracebacks,
 queued uploads drained when the command ends (so ``dtool add item`` exits 1 if its upload
-fails), and the disk-broker manifest cache for ``dtool cp`` of local datasets. Library users
-get none of these.
+fails), or stopped if Ctrl-C was pressed (:mod:`._interrupt`, while uploads are queued), and the
+disk-broker manifest cache for ``dtool cp`` of local datasets. Library users get none of these.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 import click
 
 from .._dataset import barriers
-from . import _diskcache
+from . import _diskcache, _interrupt
 
 _installed = threading.Event()
 _hooked: set[int] = set()
@@ -28,7 +28,20 @@ def _at_command_end(drain: Callable[[], None]) -> None:
     root = context.find_root()
     if id(root) not in _hooked:
         _hooked.add(id(root))
-        root.call_on_close(drain)
+        installed = _interrupt.catch()
+        root.call_on_close(lambda: _end(drain, installed))
+
+
+def _end(drain: Callable[[], None], installed: bool) -> None:
+    # dtoolcore's loops, not ours, may have seen the KeyboardInterrupt: what they queued stops.
+    if _interrupt.seen():
+        barriers.interrupt_queues()
+        return
+    try:
+        drain()
+    finally:
+        if installed:
+            _interrupt.release()
 
 
 def install() -> None:
