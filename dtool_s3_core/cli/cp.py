@@ -62,7 +62,7 @@ def summary(result: CopyResult, seconds: float) -> str:
 
 def interrupted(progress: ByteProgress, src_uri: str, dest_base_uri: str) -> str:
     """One line: how far the copy got, and the command that finishes it."""
-    command = shlex.join(["dtool", "s3", "cp", "--resume", src_uri, dest_base_uri])
+    command = f"dtool s3 cp --resume {shlex.quote(src_uri)} {shlex.quote(dest_base_uri)}"
     counts = progress.at_destination()
     if counts is None:
         return f"Interrupted before any item was copied; resume with: {command}"

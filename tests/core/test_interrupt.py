@@ -15,6 +15,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterator
@@ -22,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import VENV_BIN, Dtool, bucket_env, local_dataset
+from dtool_s3_core import create_dataset, open_s3
+from dtool_s3_core.errors import DatasetStateError
+from tests.conftest import VENV_BIN, Dtool, bucket_env, local_dataset, use_server
 from tests.support.proxy import S3Proxy
 from tests.support.servers import S3Server
 
@@ -287,6 +290,80 @@ def test_a_second_ctrl_c_exits_at_once(
     assert "Traceback" not in stderr, stderr
 
 
+def test_ctrl_c_before_the_first_item_still_names_the_resume(
+    s3: S3Server, dtool: Dtool, proxy: S3Proxy, tmp_path: Path
+) -> None:
+    local = local_dataset(tmp_path / "local", "ds", SMALL_ITEMS)
+    dest = new_bucket(s3)
+    runner = slow(dtool, s3, proxy, dest)
+    process = start(runner, "s3", "cp", str(local), f"s3://{dest}")
+    # The registration: the dataset is being created, no item has moved yet.
+    wait_for(lambda: operations(proxy)["PutObject"] >= 1, process, "the registration")
+
+    status, _, stderr, elapsed = interrupt(process, proxy)
+    assert status == 130 and elapsed < EXIT_SECONDS, stderr
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    expected = f"dtool s3 cp --resume {local} s3://{dest}"
+    assert lines == [f"Interrupted before any item was copied; resume with: {expected}"]
+    finish(runner, expected.split(), proxy)
+
+
+LIBRARY_COPY = """
+import sys, time
+from dtool_s3_core import api
+try:
+    api.copy(sys.argv[1], sys.argv[2])
+except KeyboardInterrupt:
+    sys.stdout.write("KeyboardInterrupt\\n")
+"""
+
+
+def test_ctrl_c_in_a_script_raises_keyboardinterrupt_from_copy_with_uploads_aborted(
+    s3: S3Server, dtool: Dtool, proxy: S3Proxy, tmp_path: Path
+) -> None:
+    local = local_dataset(tmp_path / "local", "big", BIG_ITEMS)
+    dest = new_bucket(s3)
+    runner = slow(dtool, s3, proxy, dest)
+    process = subprocess.Popen(
+        [sys.executable, "-c", LIBRARY_COPY, str(local), f"s3://{dest}"],
+        env={**os.environ, **runner.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: operations(proxy)["CreateMultipartUpload"] >= 1, process, "a multipart upload")
+
+    status, stdout, stderr, elapsed = interrupt(process, proxy)
+    assert (status, stdout) == (0, "KeyboardInterrupt\n"), stderr
+    assert elapsed < EXIT_SECONDS
+    # Aborted before copy() raised: nothing is left for the exit to finish.
+    assert operations(proxy)["AbortMultipartUpload"] >= 1
+    time.sleep(2 * LATENCY)
+    assert not s3.client().list_multipart_uploads(Bucket=dest).get("Uploads")
+
+
+def test_a_dataset_object_refuses_work_after_an_interrupt(
+    s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    item = tmp_path / "item.txt"
+    item.write_bytes(b"x")
+    with use_server(s3, bucket, tmp_path):
+        dataset = create_dataset("ds", f"s3://{bucket}", freeze=False)
+        opened = open_s3(dataset)
+        opened.interrupt()
+        expected = (
+            f"the transfers of {dataset} were interrupted (Ctrl-C): items being uploaded may be "
+            "missing; open the dataset again to go on"
+        )
+        with pytest.raises(DatasetStateError) as raised:
+            opened.queue_upload(item, "item.txt", lambda _: None)
+        assert str(raised.value) == expected
+        with pytest.raises(DatasetStateError):
+            opened.freeze()
+        open_s3(dataset).upload(item, "item.txt")
+
+
 # -- dtool cp through the broker -----------------------------------------------------------------
 
 
@@ -304,6 +381,27 @@ def test_ctrl_c_stops_the_queued_uploads_of_dtool_cp(
     assert "Traceback" not in stderr, stderr
     assert_stopped(lambda: len(item_keys(s3, dest)), len(SMALL_ITEMS))
     assert proto_admin(s3, dest)["type"] == "protodataset"
+
+
+def test_ctrl_c_stops_the_upload_of_dtool_add_item(
+    s3: S3Server, dtool: Dtool, proxy: S3Proxy, tmp_path: Path
+) -> None:
+    dest = new_bucket(s3)
+    dtool.add_bucket(s3, dest)
+    uri = dtool.create("added", f"s3://{dest}")
+    item = tmp_path / "big.bin"
+    item.write_bytes(BIG_ITEMS["big-0.bin"])
+    runner = slow(dtool, s3, proxy, dest)
+    process = start(runner, "add", "item", str(item), uri, "big.bin")
+    wait_for(lambda: operations(proxy)["CreateMultipartUpload"] >= 1, process, "the upload")
+
+    status, _, stderr, elapsed = interrupt(process, proxy)
+    assert status != 0 and elapsed < EXIT_SECONDS, f"exit {status} after {elapsed:.1f} s"
+    assert "Traceback" not in stderr, stderr
+    time.sleep(2 * LATENCY)
+    assert operations(proxy)["AbortMultipartUpload"] >= 1
+    assert not s3.client().list_multipart_uploads(Bucket=dest).get("Uploads")
+    assert item_keys(s3, dest) == []
 
 
 def operations(proxy: S3Proxy) -> dict[str, int]:
