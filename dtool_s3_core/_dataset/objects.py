@@ -336,6 +336,7 @@ class DatasetObjects:
         started never start, the others stop at their next chunk or part, and it is raised once
         they have ended (so their multipart uploads are aborted by then).
         """
+        self.check_not_interrupted()
         if len(tasks) <= 1:
             try:
                 return [task() for task in tasks]

@@ -14,11 +14,13 @@ import threading
 POLL_SECONDS = 0.1
 
 
-class Cancelled(Exception):
+class Cancelled(BaseException):
     """The transfer stopped because its operation was interrupted.
 
     Raised in worker threads only; the thread that was interrupted raises its
-    ``KeyboardInterrupt`` once they are done.
+    ``KeyboardInterrupt`` once they are done. Like ``asyncio.CancelledError`` it is no
+    ``Exception``: botocore would wrap one in an error it retries, and no ``except Exception``
+    of a library in between may take it for a failure.
     """
 
 

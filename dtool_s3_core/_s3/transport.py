@@ -157,7 +157,12 @@ def _write_at(fd: int, chunk: memoryview, offset: int) -> None:
 
 
 class _Stoppable:
-    """A file botocore streams from, that stops the upload at the next read once cancelled."""
+    """A file botocore streams from, that stops the upload at the next read once cancelled.
+
+    The request is sent through ``read``. Before that, botocore may hash the body for its
+    signature with awscrt, which reads through ``readinto`` and would print an exception there
+    (and fail with an unknown error): that pass is left alone.
+    """
 
     def __init__(self, stream: BinaryIO, cancel: Cancel) -> None:
         self._stream = stream
@@ -166,6 +171,11 @@ class _Stoppable:
     def read(self, size: int = -1) -> bytes:
         self._cancel.check()
         return self._stream.read(size)
+
+    def readinto(self, buffer: memoryview) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         return self._stream.seek(offset, whence)

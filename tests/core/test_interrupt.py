@@ -24,6 +24,13 @@ from pathlib import Path
 import pytest
 
 from dtool_s3_core import create_dataset, open_s3
+from dtool_s3_core._s3.cancel import Cancelled
+from dtool_s3_core._s3.client import S3Client
+from dtool_s3_core._s3.flow import ByteBudget
+from dtool_s3_core._s3.multipart import write_parts
+from dtool_s3_core._s3.transfer import download
+from dtool_s3_core._s3.transport import bodies
+from dtool_s3_core.config import resolve_config
 from dtool_s3_core.errors import DatasetStateError
 from tests.conftest import VENV_BIN, Dtool, bucket_env, local_dataset, use_server
 from tests.support.proxy import S3Proxy
@@ -417,3 +424,27 @@ _OPERATIONS = (
     "CreateMultipartUpload",
     "AbortMultipartUpload",
 )
+
+
+# -- the transports ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["crt", "botocore"])
+def test_every_body_transfer_of_a_cancelled_client_stops(
+    engine: str, s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    """Streamed PUTs, GETs and parts of a client whose flag is raised stop without a retry."""
+    item = tmp_path / "item.bin"
+    item.write_bytes(os.urandom(9 * 1024 * 1024))
+    with use_server(s3, bucket, tmp_path, engine=engine):
+        client = S3Client(resolve_config(bucket))
+        client.put_bytes("there", b"x" * 1000)
+        client.cancel.set()
+        with item.open("rb") as stream, pytest.raises(Cancelled):
+            bodies(client, stream=True).put("item", stream, 9 * 1024 * 1024, b"0" * 16, {})
+        with pytest.raises(Cancelled):
+            download(client, "there", tmp_path / "there")
+        with pytest.raises(Cancelled):
+            write_parts(client, "parts", {}, lambda _: b"x", ByteBudget(1 << 30))
+    assert client.exists("item") is None and not (tmp_path / "there").exists()
+    assert not s3.client().list_multipart_uploads(Bucket=bucket).get("Uploads")
