@@ -43,6 +43,7 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
         self.uuid = parsed.uuid
         self.dataset = S3Dataset(resolve_config(self.bucket, config_path), self.uuid)
         self._last_read: str | None = None
+        self._reading_ahead = False
         self._read_order: tuple[list[str], dict[str, int]] | None = None
 
     def __repr__(self) -> str:
@@ -196,6 +197,10 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
         the first item on, but only up to :data:`FIRST_READ_AHEAD` bytes until a second item
         in order confirms the pattern (a lone ``dtool item fetch`` then costs little extra).
         """
+        if not self._reading_ahead:
+            # Downloads ahead are background work too: a Ctrl-C in the dtool CLI drops them.
+            self._reading_ahead = True
+            track_queue(self.dataset)
         future = self.dataset.prefetch(identifier)
         order, positions = self._order()
         position = positions.get(identifier, -1)
@@ -209,7 +214,11 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
                         break
                 self.dataset.prefetch(ahead)
         self._last_read = identifier
-        return str(future.result())
+        try:
+            return str(future.result())
+        except KeyboardInterrupt:
+            self.dataset.interrupt()
+            raise
 
     def _order(self) -> tuple[list[str], dict[str, int]]:
         """The frozen manifest's identifiers in order, and each one's position (computed once)."""

@@ -26,9 +26,11 @@ from ..errors import DtoolS3Error
 
 
 class Drainable(Protocol):
-    """Background work that a barrier waits for, raising its failures."""
+    """Background work that a barrier waits for, raising its failures, or stops (Ctrl-C)."""
 
     def drain(self) -> None: ...
+
+    def interrupt(self) -> None: ...
 
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,13 @@ def wait_for_uploads() -> None:
     """
     for queue in list(_queues):
         queue.drain()
+
+
+def interrupt_queues() -> None:
+    """Stop the background work of every tracked queue, for a caller that was interrupted
+    (Ctrl-C) outside this package's waits: queued transfers never start, running ones stop."""
+    for queue in list(_queues):
+        queue.interrupt()
 
 
 def _drain_at_exit() -> None:

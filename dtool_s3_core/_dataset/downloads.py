@@ -77,6 +77,7 @@ class Downloads(DatasetObjects):
 
     def prefetch(self, ident: str) -> Future[Path]:
         """Start (or join) the cached download of an item in the background."""
+        self.check_not_interrupted()
         with self._lock:
             future = self._downloads.get(ident)
             if future is not None and not (future.done() and future.exception()):
@@ -88,6 +89,14 @@ class Downloads(DatasetObjects):
             future = self._download_pool.submit(self.cached, ident)
             self._downloads[ident] = future
             return future
+
+    def interrupt(self) -> None:
+        """Stop the transfers (see :meth:`.DatasetObjects.interrupt`) and the downloads ahead: the
+        ones not started are dropped, and this returns once the others have stopped."""
+        super().interrupt()
+        pool = self._download_pool
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def close_downloads(self) -> None:
         """Stop the background download threads once their downloads are done."""

@@ -330,13 +330,40 @@ class DatasetObjects:
         return fragments
 
     def run_all(self, tasks: list[Callable[[], T]]) -> list[T]:
-        """Run tasks concurrently (bounded by max_concurrency); raise the first failure."""
+        """Run tasks concurrently (bounded by max_concurrency); raise the first failure.
+
+        A ``KeyboardInterrupt`` while waiting stops them all (see :meth:`interrupt`): tasks not
+        started never start, the others stop at their next chunk or part, and it is raised once
+        they have ended (so their multipart uploads are aborted by then).
+        """
+        self.check_not_interrupted()
         if len(tasks) <= 1:
-            return [task() for task in tasks]
+            try:
+                return [task() for task in tasks]
+            except KeyboardInterrupt:
+                self.interrupt()
+                raise
         workers = max(1, min(self.config.max_concurrency, len(tasks)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dtool-s3") as pool:
-            futures = [pool.submit(task) for task in tasks]
-            return [future.result() for future in futures]
+            try:
+                futures = [pool.submit(task) for task in tasks]
+                return [future.result() for future in futures]
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self.interrupt()
+                raise
+
+    def interrupt(self) -> None:
+        """Stop this dataset's transfers for good (Ctrl-C); the object moves no more items."""
+        self.client.cancel.set()
+
+    def check_not_interrupted(self) -> None:
+        """Refuse to go on with a dataset object whose transfers were interrupted."""
+        if self.client.cancel.is_set():
+            raise errors.DatasetStateError(
+                f"the transfers of {self.uri} were interrupted (Ctrl-C): items being uploaded "
+                "may be missing; open the dataset again to go on"
+            )
 
 
 def _same(value: str, _: str) -> str:

@@ -2,7 +2,8 @@
 
 :class:`TaskQueue` runs uploads with a bounded window, so dtoolcore's item-by-item ``put_item``
 calls overlap; :meth:`Uploads.wait_uploads` is the barrier that raises every failure, and
-:meth:`Uploads.confirm_uploads` makes sure no item was lost to another process's freeze.
+:meth:`Uploads.confirm_uploads` makes sure no item was lost to another process's freeze. A
+``KeyboardInterrupt`` while the caller waits for the queue stops it (:meth:`Uploads.interrupt`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class Uploads(DatasetObjects):
         :param track: called once with this dataset, whose :meth:`drain` must run before exit
         """
         validate.check_relpath(relpath)
+        self.check_not_interrupted()
         with open_local(path) as stream:
             size = os.fstat(stream.fileno()).st_size
         with self._lock:
@@ -79,11 +81,15 @@ class Uploads(DatasetObjects):
             queue = self._uploads
         # The caller's progress counts an item once this returns: holding it back while the
         # queued bytes are over the window keeps that count close to the bytes really sent.
-        self._queued.acquire(size)
         try:
-            queue.submit(self._upload_queued, path, relpath, size)
-        except BaseException:
-            self._queued.release(size)
+            self._queued.acquire(size)
+            try:
+                queue.submit(self._upload_queued, path, relpath, size)
+            except BaseException:
+                self._queued.release(size)
+                raise
+        except KeyboardInterrupt:
+            self.interrupt()
             raise
 
     def _upload_queued(self, path: str | Path, relpath: str, size: int) -> Uploaded:
@@ -100,14 +106,35 @@ class Uploads(DatasetObjects):
         self.confirm_uploads()
 
     def drain(self) -> None:
-        """Wait for queued uploads and confirm them (the barrier at exit)."""
-        self.confirm_uploads()
+        """Wait for queued uploads and confirm them (the barrier at exit).
+
+        After an interrupt there is nothing left to wait for, and the ``KeyboardInterrupt`` has
+        told the caller already.
+        """
+        if not self.client.cancel.is_set():
+            self.confirm_uploads()
 
     def wait_uploads(self) -> None:
-        """Barrier: wait for queued uploads and raise the first failure."""
+        """Barrier: wait for queued uploads and raise the first failure.
+
+        :raises DatasetStateError: if the uploads were interrupted (see :meth:`interrupt`)
+        """
         queue = self._uploads
         if queue is not None:
-            queue.drain()
+            try:
+                queue.drain()
+            except KeyboardInterrupt:
+                self.interrupt()
+                raise
+        self.check_not_interrupted()
+
+    def interrupt(self) -> None:
+        """Stop the transfers (see :meth:`.DatasetObjects.interrupt`) and the upload queue: the
+        uploads not started are dropped, and this returns once the others have stopped."""
+        super().interrupt()
+        queue = self._uploads
+        if queue is not None:
+            queue.cancel()
 
     def confirm_uploads(self) -> None:
         """Make sure items this process uploaded were not lost to a concurrent freeze.
@@ -179,7 +206,7 @@ class TaskQueue:
     def _done(self, future: Future[Any]) -> None:
         with self._lock:
             self._pending.discard(future)
-            exc = future.exception()
+            exc = None if future.cancelled() else future.exception()
             if exc is not None:
                 self._failures.append(exc)
         self._slots.release()
@@ -208,6 +235,15 @@ class TaskQueue:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def cancel(self) -> None:
+        """Drop the tasks not started and wait for the running ones, forgetting all failures.
+
+        The running tasks are expected to stop early (their transfers were cancelled first).
+        """
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            self._failures.clear()
 
 
 def _md5_of(entries: Mapping[str, Entry], relpath: str) -> str | None:

@@ -37,6 +37,7 @@ from .._format import validate
 from .._format.keys import IDENTIFIER_RE
 from .._format.manifest import Entry, item_metadata
 from .._format.validate import MD5_RE
+from .._s3.cancel import Cancel
 from .._s3.checksums import CHUNK
 from .._s3.client import ObjectInfo, S3Client
 from .._s3.flow import ByteBudget, HighWater, OnBytes, memory_budget
@@ -247,7 +248,7 @@ def _relay(
         if entry.size <= dest.config.part_size:
             budget.acquire(entry.size)
             try:
-                data = _read_part(body, entry.size + 1)
+                data = _read_part(body, entry.size + 1, dest.client.cancel)
                 check(hashlib.md5(data).hexdigest(), len(data))
                 put_body(dest.client, key, data, metadata)
             finally:
@@ -258,7 +259,7 @@ def _relay(
 
         def read(count: int) -> bytes:
             nonlocal size
-            data = _read_part(body, min(count, entry.size + 1 - size))
+            data = _read_part(body, min(count, entry.size + 1 - size), dest.client.cancel)
             md5.update(data)
             size += len(data)
             return data
@@ -272,10 +273,14 @@ def _relay(
     dest.inventory.learn(entry.relpath, entry.md5)
 
 
-def _read_part(body: PacedBody, size: int) -> bytes:
-    """Read up to ``size`` bytes of a response body (fewer only at its end)."""
+def _read_part(body: PacedBody, size: int, cancel: Cancel) -> bytes:
+    """Read up to ``size`` bytes of a response body (fewer only at its end).
+
+    :param cancel: the destination's: an interrupted copy stops reading at the next chunk
+    """
     chunks, got = [], 0
     while got < size:
+        cancel.check()
         chunk = body.read(min(size - got, CHUNK))
         if not chunk:
             break

@@ -30,6 +30,7 @@ from botocore.exceptions import (
 from .. import errors
 from .._format.uri import object_url
 from ..config import S3Config
+from .cancel import Cancel
 from .redact import protect_library_logs
 from .retry import retrying
 from .translate import connection_broke, translate
@@ -187,12 +188,17 @@ _CLIENTS = _ClientCache()
 
 
 class S3Client:
-    """S3 access for one bucket with one configuration."""
+    """S3 access for one bucket with one configuration.
+
+    ``cancel`` stops its body transfers (see :mod:`.cancel`); single requests such as listings
+    or aborting a multipart upload are still sent after it is raised.
+    """
 
     def __init__(self, config: S3Config) -> None:
         self.config = config
         self.bucket = config.bucket
         self._client = _CLIENTS.get(config)
+        self.cancel = Cancel()
 
     @property
     def engine(self) -> CrtEngine | None:

@@ -37,6 +37,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
 from .. import errors
 from .._format.uri import object_url
 from ..config import S3Config
+from .cancel import POLL_SECONDS, Cancel, Cancelled
 from .translate import connection_broke, skew_times_of, translate
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class CrtEngine:
         query: dict[str, str] | None = None,
         body: bytes | None = None,
         on_body: BodySink | None = None,
+        cancel: Cancel | None = None,
     ) -> dict[str, str]:
         """Run one S3 request and return its response headers (lower-case names).
 
@@ -161,11 +163,12 @@ class CrtEngine:
         :param body: the request body (awscrt keeps it in memory for its retries)
         :param on_body: receives the response body as (chunk, offset); a retried request
                         starts again at offset 0
+        :param cancel: cancels the request once raised (:class:`~.cancel.Cancelled`)
         :raises DtoolS3Error: translated like botocore's errors
         :raises SlowLink: if the request did not end within the read timeout (cancelled)
         """
         try:
-            return self._send_once(operation, method, key, headers, query, body, on_body)
+            return self._send_once(operation, method, key, headers, query, body, on_body, cancel)
         except SlowLink:
             if not self.slow:
                 logger.warning(
@@ -189,6 +192,7 @@ class CrtEngine:
         query: dict[str, str] | None,
         body: bytes | None,
         on_body: BodySink | None,
+        cancel: Cancel | None,
     ) -> dict[str, str]:
         from awscrt.exceptions import AwsCrtError
         from awscrt.http import HttpHeaders, HttpRequest
@@ -234,7 +238,7 @@ class CrtEngine:
             on_progress=on_progress,
         )
         try:
-            self._wait(s3_request, moved)
+            self._wait(s3_request, moved, cancel)
         except AwsCrtError as exc:
             if failure:
                 raise failure[0] from None
@@ -243,8 +247,9 @@ class CrtEngine:
             raise failure[0]
         return response
 
-    def _wait(self, s3_request: Any, moved: list[float]) -> None:
-        """Wait for the request to finish; cancel it once nothing has shown for the read timeout."""
+    def _wait(self, s3_request: Any, moved: list[float], cancel: Cancel | None) -> None:
+        """Wait for the request to finish; cancel it once nothing has shown for the read timeout,
+        once ``cancel`` is raised, or when this thread is interrupted."""
         future = s3_request.finished_future
         limit = self.config.read_timeout
         while True:
@@ -256,11 +261,23 @@ class CrtEngine:
                 with contextlib.suppress(Exception):
                     future.result(timeout=limit)
                 raise SlowLink
+            if cancel is not None and cancel.is_set():
+                self._abandon(s3_request)
+                raise Cancelled("the request was interrupted")
             try:
-                future.result(timeout=limit - idle)
+                future.result(timeout=min(limit - idle, POLL_SECONDS))
                 return
             except FutureTimeout:
                 continue
+            except KeyboardInterrupt:
+                self._abandon(s3_request)
+                raise
+
+    def _abandon(self, s3_request: Any) -> None:
+        s3_request.cancel()
+        # Its callbacks write into the caller's file: they must be over before it is closed.
+        with contextlib.suppress(Exception):
+            s3_request.finished_future.result(timeout=self.config.read_timeout)
 
     def _translate(self, exc: Any, operation: str, key: str) -> errors.DtoolS3Error:
         status = getattr(exc, "status_code", None)

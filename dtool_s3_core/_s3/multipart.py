@@ -1,7 +1,8 @@
 """Multipart uploads: the one writer of parts, for uploads, relayed copies and server-side copies.
 
 :class:`MultipartUpload` owns one upload's life: created with the item's metadata, parts sent
-or copied, then completed, or aborted if anything failed (so no half-written upload lingers).
+or copied, then completed, or aborted if anything failed or was interrupted (so no half-written
+upload lingers).
 :func:`write_parts` feeds it from any reader (a local file, another server's response body),
 several parts in flight within a byte budget, through the fast transport where there is one.
 """
@@ -128,6 +129,7 @@ def write_parts(
     :param on_bytes: told the size of each part once the server has accepted it
     :param before_completing: called once every part is stored; raising there aborts the upload
                               (e.g. when the bytes read do not match a manifest)
+    :raises Cancelled: once the client's transfers are cancelled (the upload is aborted)
     """
     part_size = client.config.part_size
     # awscrt copies a body into a buffer of its own: a part in flight there counts twice.
@@ -144,19 +146,25 @@ def write_parts(
 
         futures: list[Future[Any]] = []
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dtool-s3-part") as pool:
-            while not any(f.done() and f.exception() for f in futures):
-                budget.acquire(held)
-                try:
-                    data = read(part_size)
-                except BaseException:
-                    budget.release(held)
-                    raise
-                if not data:
-                    budget.release(held)
-                    break
-                futures.append(pool.submit(send, len(futures) + 1, data))
-            for future in futures:
-                future.result()
+            try:
+                while not any(f.done() and f.exception() for f in futures):
+                    client.cancel.check()
+                    budget.acquire(held)
+                    try:
+                        data = read(part_size)
+                    except BaseException:
+                        budget.release(held)
+                        raise
+                    if not data:
+                        budget.release(held)
+                        break
+                    futures.append(pool.submit(send, len(futures) + 1, data))
+                for future in futures:
+                    future.result()
+            except KeyboardInterrupt:
+                # Here in the caller's own thread: the parts in flight stop before the abort.
+                client.cancel.set()
+                raise
         if before_completing is not None:
             before_completing()
         return upload.complete()
@@ -173,5 +181,6 @@ def copy_in_parts(
     """Have the server copy ``source`` (``size`` bytes) to ``key`` in parts; return the ETag."""
     with MultipartUpload(client, key, metadata) as upload:
         for number, first in enumerate(range(0, size, part_size), start=1):
+            client.cancel.check()
             upload.copy_part(number, source, first, min(first + part_size, size) - 1)
         return upload.complete()

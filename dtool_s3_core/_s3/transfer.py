@@ -162,13 +162,16 @@ def _small(client: S3Client, size: int | None) -> bool:
 def hash_object(client: S3Client, key: str, on_bytes: OnBytes | None = None) -> tuple[str, int]:
     """Return (MD5 hex, size) of an object's bytes as the server sends them now (1 MiB held)."""
     progress = HighWater(on_bytes)
-
     where = object_url(client.bucket, key)
+
+    def hashed(_: bytes, position: int) -> None:
+        client.cancel.check()
+        progress.reached(position)
 
     def attempt() -> tuple[str, int]:
         with paced(client, client.call("get_object", key)["Body"], where) as body:
             chunks = iter(partial(body.read, CHUNK), b"")
-            return md5_of_chunks(chunks, lambda _, position: progress.reached(position))
+            return md5_of_chunks(chunks, hashed)
 
     return retrying(attempt, client.config.max_attempts, where)
 

@@ -23,6 +23,7 @@ import re
 from typing import Any, BinaryIO, Protocol
 
 from .._format.uri import object_url
+from .cancel import Cancel
 from .checksums import CHUNK, b64, md5_of_stream, size_differs
 from .client import S3Client
 from .crt_transport import CrtEngine, SlowLink
@@ -65,7 +66,7 @@ class BotocoreBodies:
         self._client.call(
             "put_object",
             key,
-            Body=_in_blocks(body),
+            Body=_Stoppable(_in_blocks(body), self._client.cancel),
             ContentLength=size,
             ContentMD5=b64(md5),
             Metadata=meta,
@@ -95,6 +96,7 @@ class BotocoreBodies:
         md5, size = hashlib.md5(), 0
         with paced(self._client, response["Body"], where) as body:
             while chunk := body.read(CHUNK if limit is None else min(CHUNK, limit + 1 - size)):
+                self._client.cancel.check()
                 md5.update(chunk)
                 size += len(chunk)
                 if limit is not None and size > limit:
@@ -116,9 +118,12 @@ class CrtBodies:
     its bodies that way for a while, see :attr:`.crt_transport.CrtEngine.slow`).
     """
 
-    def __init__(self, engine: CrtEngine, fallback: BotocoreBodies) -> None:
+    def __init__(
+        self, engine: CrtEngine, fallback: BotocoreBodies, cancel: Cancel | None = None
+    ) -> None:
         self._engine = engine
         self._fallback = fallback
+        self._cancel = cancel
 
     def put(
         self, key: str, body: bytes | BinaryIO, size: int, md5: bytes, meta: dict[str, str]
@@ -128,7 +133,9 @@ class CrtBodies:
         headers = {"Content-MD5": b64(md5)}
         headers.update((f"x-amz-meta-{name}", value) for name, value in meta.items())
         try:
-            self._engine.send("PutObject", "PUT", key, headers=headers, body=body)
+            self._engine.send(
+                "PutObject", "PUT", key, headers=headers, body=body, cancel=self._cancel
+            )
         except SlowLink:
             self._fallback.put(key, body, size, md5, meta)
 
@@ -141,6 +148,7 @@ class CrtBodies:
                 headers={"Content-MD5": b64(hashlib.md5(data).digest())},
                 query={"partNumber": str(number), "uploadId": upload_id},
                 body=data,
+                cancel=self._cancel,
             )
         except SlowLink:
             return self._fallback.upload_part(key, upload_id, number, data)
@@ -182,7 +190,9 @@ class CrtBodies:
         # awscrt holds a whole answer in memory before it hands over a byte: a range of one byte
         # more than expected keeps a body that lies about its size from costing more.
         ranged = {"Range": f"bytes=0-{limit}"} if limit else None
-        answer = self._engine.send("GetObject", "GET", key, headers=ranged, on_body=sink)
+        answer = self._engine.send(
+            "GetObject", "GET", key, headers=ranged, on_body=sink, cancel=self._cancel
+        )
         total = _CONTENT_RANGE.match(answer.get("content-range", ""))
         if limit is not None and (received > limit or (total and int(total[1]) > limit)):
             where = object_url(self._engine.bucket, key)
@@ -208,7 +218,7 @@ def bodies(client: S3Client, stream: bool = False) -> Bodies:
     engine = client.engine
     if engine is None or stream or engine.slow:
         return BotocoreBodies(client)
-    return CrtBodies(engine, BotocoreBodies(client))
+    return CrtBodies(engine, BotocoreBodies(client), client.cancel)
 
 
 def paced(client: S3Client, body: Any, where: str) -> PacedBody:
@@ -235,3 +245,31 @@ def _write_at(fd: int, chunk: memoryview, offset: int) -> None:
     while view:
         written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written
+
+
+class _Stoppable:
+    """A file botocore streams from, that stops the upload at the next read once cancelled.
+
+    The request is sent through ``read``. Before that, botocore may hash the body for its
+    signature with awscrt, which reads through ``readinto`` and would print an exception there
+    (and fail with an unknown error): that pass is left alone.
+    """
+
+    def __init__(self, stream: BinaryIO, cancel: Cancel) -> None:
+        self._stream = stream
+        self._cancel = cancel
+
+    def read(self, size: int = -1) -> bytes:
+        self._cancel.check()
+        return self._stream.read(size)
+
+    def readinto(self, buffer: memoryview) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()

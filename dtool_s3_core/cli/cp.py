@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from typing import TYPE_CHECKING
 
 import click
 
+from . import _interrupt
 from .progress import ByteProgress, duration_text, size_text
 
 if TYPE_CHECKING:
@@ -27,12 +29,21 @@ def cp(resume: bool, quiet: bool, src_uri: str, dest_base_uri: str) -> None:
     into the new dataset (nothing is left in the dtool cache). Every item is checked against
     the source manifest. On a terminal a progress bar shows the bytes moved; at the end one
     summary line, then the URI of the copy.
-    """
-    from .. import api  # the S3 stack loads when a command runs, not when dtool starts
 
+    Ctrl-C stops the copy (a second one at once): the destination stays an interrupted copy,
+    and one line says how to finish it.
+    """
     started = time.monotonic()
-    with ByteProgress(enabled=not quiet and sys.stderr.isatty()) as progress:
-        result = api.copy(src_uri, dest_base_uri, resume=resume, progress=progress)
+    progress = ByteProgress(enabled=not quiet and sys.stderr.isatty())
+    with _interrupt.caught():
+        try:
+            from .. import api  # the S3 stack loads when a command runs, not when dtool starts
+
+            with progress:
+                result = api.copy(src_uri, dest_base_uri, resume=resume, progress=progress)
+        except KeyboardInterrupt:
+            click.echo(interrupted(progress, src_uri, dest_base_uri), err=True)
+            raise click.exceptions.Exit(_interrupt.EXIT_STATUS) from None
     if not quiet:
         click.echo(summary(result, time.monotonic() - started))
     click.echo(result.uri)
@@ -47,3 +58,12 @@ def summary(result: CopyResult, seconds: float) -> str:
         f"{size_text(result.copied_bytes)} in {duration_text(seconds)} ({size_text(rate)}/s); "
         f"{result.skipped_items} skipped (already present)"
     )
+
+
+def interrupted(progress: ByteProgress, src_uri: str, dest_base_uri: str) -> str:
+    """One line: how far the copy got, and the command that finishes it."""
+    command = f"dtool s3 cp --resume {shlex.quote(src_uri)} {shlex.quote(dest_base_uri)}"
+    counts = progress.at_destination()
+    if counts is None:
+        return f"Interrupted before any item was copied; resume with: {command}"
+    return f"Interrupted: {counts[0]} of {counts[1]} items copied; resume with: {command}"

@@ -39,6 +39,7 @@ class ByteProgress:
         self._lock = threading.Lock()
         self._items = 0
         self._size = 0
+        self._skipped: int | None = None
         self._done_items = 0
         self._done_bytes = 0
         self._started = time.monotonic()
@@ -56,9 +57,16 @@ class ByteProgress:
         with self._lock:
             return self._done_bytes
 
+    def at_destination(self) -> tuple[int, int] | None:
+        """(items there now, items of the dataset), None before the copy started moving items."""
+        with self._lock:
+            if self._skipped is None:
+                return None
+            return self._skipped + self._done_items, self._skipped + self._items
+
     def start(self, items: int, size: int, skipped: int) -> None:
         with self._lock:
-            self._items, self._size = items, size
+            self._items, self._size, self._skipped = items, size, skipped
             self._started = time.monotonic()
         if self.enabled and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="dtool-s3-progress", daemon=True)
