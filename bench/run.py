@@ -125,6 +125,10 @@ def transfer_scenarios(
         else:
             up_argv = bench.dtool(tool, "cp", "-q", local_uri, f"s3://{bucket}")
         up = bench.run(f"{label}: local -> S3", tool, up_argv, items, latency_ms)
+        if tool != RAW and not managed:
+            # Both read each item's stored checksum: one listing plus a HEAD per item.
+            verify_argv = bench.dtool(tool, "verify", "-f", up.output.strip())
+            bench.run(f"{label}: dtool verify -f", tool, verify_argv, items, latency_ms)
         if tool != RAW:
             down.mkdir(parents=True)
             down_argv = bench.dtool(tool, "cp", "-q", up.output.strip(), down.as_uri())
