@@ -70,7 +70,9 @@ class Downloads(DatasetObjects):
         target = cache.entry_path(directory, ident, relpath)
         if md5 is not None and cache.is_valid(target, md5, size):
             return target
-        download(self.client, self.layout.item(ident), target, md5, size)
+        # Private: the cache may sit in a home directory others can read, and these bytes were
+        # guarded by the bucket's credentials (#20).
+        download(self.client, self.layout.item(ident), target, md5, size, private=True)
         if md5 is not None:
             cache.remember(target, md5)
         return target

