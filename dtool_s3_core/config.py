@@ -368,6 +368,7 @@ def _validate(config: S3Config, sources: Mapping[str, str] | None = None) -> Non
             f"({redact_url(url)!r}, from {source}): correct it there, e.g. "
             "https://s3.example.org or http://127.0.0.1:9000"
         )
+    _validate_region(config, sources or {})
     if config.publish_expiry is not None and not 0 < config.publish_expiry <= MAX_PRESIGN_EXPIRY:
         raise ConfigurationError(
             f"DTOOL_S3_PUBLISH_EXPIRY must be between 1 and {MAX_PRESIGN_EXPIRY} seconds "
@@ -390,6 +391,25 @@ def _validate(config: S3Config, sources: Mapping[str, str] | None = None) -> Non
                 f"{_KEYS[name]} for bucket '{bucket}' must be more than 0, got {value}: "
                 f"the default is {S3Config.__dataclass_fields__[name].default}"
             )
+
+
+#: A region as botocore accepts one (it goes into host names): one DNS label, not all digits.
+#: Custom endpoints take any such name (``garage``, ``default``), so no more is asked.
+_REGION = re.compile(r"(?!\d+$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _validate_region(config: S3Config, sources: Mapping[str, str]) -> None:
+    """Refuse a region botocore would refuse with a traceback, naming where it was set."""
+    region = config.region
+    source = sources.get("region") or f"DTOOL_S3_REGION_{config.bucket}"
+    if not region:
+        # botocore's own chain; a profile's region is left to botocore.
+        region, source = os.environ.get("AWS_DEFAULT_REGION"), "environment AWS_DEFAULT_REGION"
+    if region and not _REGION.fullmatch(region):
+        raise ConfigurationError(
+            f"the region for bucket '{config.bucket}' must be letters, digits and inner "
+            f"hyphens, e.g. eu-west-1, got {region!r} (from {source}): correct it there"
+        )
 
 
 #: A DNS host name as botocore accepts it: labels of letters, digits and inner hyphens.

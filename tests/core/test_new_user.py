@@ -74,3 +74,38 @@ def test_the_umask_is_read_the_same_without_proc(monkeypatch: pytest.MonkeyPatch
         assert transfer.umask() == from_proc
     finally:
         transfer._read_umask.cache_clear()
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The one ``Error:`` line of a failed command, which printed no traceback."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("region", ["eu_west_1", "eu-west-1 ", "123"])
+@pytest.mark.parametrize("command", [("ls",), ("s3", "doctor")])
+def test_a_bad_region_is_one_line_naming_its_setting(
+    dtool: Dtool, bucket: str, region: str, command: tuple[str, ...]
+) -> None:
+    dtool.env[f"DTOOL_S3_REGION_{bucket}"] = region
+    line = one_line_error(dtool.run(*command, f"s3://{bucket}", check=False))
+    assert line == (
+        f"Error: the region for bucket '{bucket}' must be letters, digits and inner hyphens, "
+        f"e.g. eu-west-1, got {region!r} (from environment DTOOL_S3_REGION_{bucket}): "
+        "correct it there"
+    )
+
+
+def test_a_bad_default_region_names_aws_default_region(dtool: Dtool, bucket: str) -> None:
+    dtool.env["AWS_DEFAULT_REGION"] = "eu west 1"
+    line = one_line_error(dtool.run("ls", f"s3://{bucket}", check=False))
+    assert "got 'eu west 1' (from environment AWS_DEFAULT_REGION)" in line
+
+
+@pytest.mark.parametrize("region", ["garage", "default", "us-east-1", "eu-west-1"])
+def test_any_region_botocore_accepts_is_accepted(dtool: Dtool, bucket: str, region: str) -> None:
+    dtool.env[f"DTOOL_S3_REGION_{bucket}"] = region
+    dtool("ls", f"s3://{bucket}")
