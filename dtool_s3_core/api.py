@@ -23,7 +23,7 @@ from ._dataset.localfiles import Problem, list_tree, problems_of, refusal
 from ._dataset.publish import http_enable
 from ._format import validate
 from ._format.keys import UUID_RE, identifier
-from ._format.uri import parse_uri
+from ._format.uri import parse_base_uri, parse_uri
 from ._format.validate import check_dataset_name
 from ._ops.finding import (
     DatasetInfo,
@@ -162,7 +162,7 @@ def create_dataset(
         if freeze:
             proto.freeze()
         return str(proto.uri)
-    dataset = S3Dataset(resolve_config(parse_uri(base_uri).bucket, config_path), admin["uuid"])
+    dataset = S3Dataset(resolve_config(parse_base_uri(base_uri).bucket, config_path), admin["uuid"])
     dataset.create_proto(admin)
     dataset.put_readme(readme_text(readme))
     dataset.upload_many(items)
@@ -233,7 +233,7 @@ def copy(
     source = open_source(src_uri, config_path, source_config)
     admin = source.admin
     if dest_base_uri.startswith("s3://"):
-        config = dest_config or resolve_config(parse_uri(dest_base_uri).bucket, config_path)
+        config = dest_config or resolve_config(parse_base_uri(dest_base_uri).bucket, config_path)
         return copy_to_s3(source, S3Dataset(config, str(admin["uuid"])), resume, progress)
     if isinstance(source, S3Source) and is_disk_base(dest_base_uri):
         return copy_to_disk(source, dest_base_uri, resume, config_path, progress)

@@ -22,7 +22,7 @@ from ._dataset.dataset import S3Dataset
 from ._dataset.publish import http_enable
 from ._format import validate
 from ._format.keys import DTOOL_README_TXT, identifier, structure_parameters
-from ._format.uri import object_url, parse_uri
+from ._format.uri import object_url, parse_base_uri, parse_uri
 from .config import resolve_config
 
 logger = logging.getLogger(__name__)
@@ -54,14 +54,14 @@ class S3StorageBroker(BaseStorageBroker):  # type: ignore[misc]
     @classmethod
     def list_dataset_uris(cls, base_uri: str, config_path: str | None) -> list[str]:
         """Return the URIs of all datasets (frozen and proto) registered in the bucket."""
-        bucket = parse_uri(base_uri).bucket
+        bucket = parse_base_uri(base_uri, listing=True).bucket
         entries = registry.list_datasets(resolve_config(bucket, config_path))
         return [object_url(bucket, entry.uuid) for entry in entries]
 
     @classmethod
     def generate_uri(cls, name: str, uuid: str, base_uri: str) -> str:
-        """Return the URI of a dataset: ``s3://<bucket>/<uuid>`` (the base path is ignored)."""
-        return object_url(parse_uri(base_uri).bucket, uuid)
+        """Return the URI of a dataset: ``s3://<bucket>/<uuid>``."""
+        return object_url(parse_base_uri(base_uri).bucket, uuid)
 
     # -- keys ------------------------------------------------------------------------------------
 

@@ -31,8 +31,8 @@ class S3Uri:
 def parse_uri(uri: str) -> S3Uri:
     """Split an ``s3://`` URI into bucket and UUID.
 
-    The path of a base URI is ignored beyond its first component, as in dtool-s3: datasets live at
-    the bucket level and their location inside the bucket comes from the registration key.
+    Everything after the bucket is the UUID; where a base URI is expected, use
+    :func:`parse_base_uri`, which refuses a path.
 
     :raises ConfigurationError: if the URI is not an s3 URI or names no valid bucket
     """
@@ -50,6 +50,38 @@ def parse_uri(uri: str) -> S3Uri:
             f"unexpected query or fragment in {uri!r}: use s3://<bucket> or s3://<bucket>/<uuid>"
         )
     return S3Uri(bucket=bucket, uuid=uuid)
+
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def parse_base_uri(uri: str, listing: bool = False) -> S3Uri:
+    """Parse a base URI, ``s3://<bucket>``, refusing a path after the bucket.
+
+    dtool-s3 ignored such a path: datasets are registered at the bucket level and their data
+    goes under the configured prefix, so ``s3://bucket/projects/`` silently meant
+    ``s3://bucket`` and listing ``s3://bucket/name`` listed the whole bucket (#20).
+
+    :param listing: the URI was given to list datasets (``dtool ls``), which a dataset URI would
+                    not have reached: the message says how to list, or look at one dataset
+    :raises ConfigurationError: for a path after the bucket, or what :func:`parse_uri` refuses
+    """
+    parsed = parse_uri(uri)
+    if not parsed.uuid:
+        return parsed
+    base = parsed.base_uri
+    if listing:
+        raise ConfigurationError(
+            f"{uri} is neither a dataset nor a base URI: list the datasets of the bucket with "
+            f"'dtool ls {base}', or look at one with 'dtool summary {base}/<uuid>'"
+        )
+    if _UUID_RE.match(parsed.uuid):
+        raise ConfigurationError(f"{uri} is a dataset URI where a base URI is expected: use {base}")
+    prefix = parsed.uuid + "/"
+    raise ConfigurationError(
+        f"{uri} has a path after the bucket where a base URI is expected: use {base}, and to "
+        f"keep new datasets under {prefix} set DTOOL_S3_DATASET_PREFIX_{parsed.bucket}={prefix}"
+    )
 
 
 def object_url(bucket: str, key: str | None = None) -> str:

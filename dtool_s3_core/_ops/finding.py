@@ -19,7 +19,7 @@ from .._dataset import registry
 from .._dataset.dataset import S3Dataset
 from .._format import validate
 from .._format.keys import normalise_prefix
-from .._format.uri import object_url, parse_uri
+from .._format.uri import object_url, parse_base_uri, parse_uri
 from ..config import S3Config, resolve_config
 
 
@@ -59,7 +59,7 @@ def list_datasets(
     a damaged dataset is skipped with a warning.
     """
     if base_uri.startswith("s3://"):
-        bucket = parse_uri(base_uri).bucket
+        bucket = parse_base_uri(base_uri, listing=True).bucket
         entries = registry.list_datasets(resolve_config(bucket, config_path))
         infos = [_info(object_url(bucket, entry.uuid), entry.admin_metadata) for entry in entries]
     else:

@@ -109,3 +109,47 @@ def test_a_bad_default_region_names_aws_default_region(dtool: Dtool, bucket: str
 def test_any_region_botocore_accepts_is_accepted(dtool: Dtool, bucket: str, region: str) -> None:
     dtool.env[f"DTOOL_S3_REGION_{bucket}"] = region
     dtool("ls", f"s3://{bucket}")
+
+
+@pytest.mark.parametrize("path", ["name", "projects/", "a/b"])
+def test_listing_a_path_in_a_bucket_says_what_to_run(dtool: Dtool, bucket: str, path: str) -> None:
+    dtool("create", "present", f"s3://{bucket}")
+    line = one_line_error(dtool.run("ls", f"s3://{bucket}/{path}", check=False))
+    assert line == (
+        f"Error: s3://{bucket}/{path} is neither a dataset nor a base URI: list the datasets of "
+        f"the bucket with 'dtool ls s3://{bucket}', or look at one with "
+        f"'dtool summary s3://{bucket}/<uuid>'"
+    )
+
+
+def test_base_uris_with_and_without_a_slash_still_work(dtool: Dtool, bucket: str) -> None:
+    out = dtool("create", "fine", f"s3://{bucket}/")
+    uri = next(w for w in out.split() if w.startswith(f"s3://{bucket}/") and len(w) > 40)
+    assert uri in dtool("ls", f"s3://{bucket}") and uri in dtool("ls", f"s3://{bucket}/")
+    # A dataset URI still reaches the dataset, not the refusal of a path in a base URI.
+    assert "Cannot list the items of a proto dataset" in dtool.run("ls", uri, check=False).stderr
+
+
+@pytest.mark.parametrize("command", ["s3 cp", "cp", "create"])
+def test_a_path_where_a_base_uri_belongs_says_how_to_set_a_prefix(
+    dtool: Dtool, bucket: str, tmp_path: Path, command: str
+) -> None:
+    local = make_source_dataset(tmp_path / "local")
+    args = ["create", "ds"] if command == "create" else [*command.split(), str(local)]
+    line = one_line_error(dtool.run(*args, f"s3://{bucket}/projects/", check=False))
+    assert line == (
+        f"Error: s3://{bucket}/projects/ has a path after the bucket where a base URI is "
+        f"expected: use s3://{bucket}, and to keep new datasets under projects/ set "
+        f"DTOOL_S3_DATASET_PREFIX_{bucket}=projects/"
+    )
+    assert dtool("ls", f"s3://{bucket}") == ""
+
+
+def test_a_dataset_uri_where_a_base_uri_belongs_is_refused(
+    dtool: Dtool, bucket: str, tmp_path: Path
+) -> None:
+    local = make_source_dataset(tmp_path / "local")
+    uri = dtool("s3", "cp", "-q", str(local), f"s3://{bucket}").strip()
+    line = one_line_error(dtool.run("s3", "cp", str(local), uri, check=False))
+    assert line == f"Error: {uri} is a dataset URI where a base URI is expected: use s3://{bucket}"
+
