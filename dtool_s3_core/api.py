@@ -219,6 +219,7 @@ def copy(
     source_config: S3Config | None = None,
     dest_config: S3Config | None = None,
     progress: Progress | None = None,
+    resume_with: str = "resume=True",
 ) -> CopyResult:
     """Copy a frozen dataset (local or S3) to a base URI, keeping its UUID; say what moved.
 
@@ -229,14 +230,18 @@ def copy(
     :param dest_config: settings of the destination bucket (default: resolved from its name)
     :param resume: finish an interrupted copy, keeping items already present and intact
     :param progress: told the bytes and items as they are copied (see :class:`Progress`)
+    :param resume_with: how the caller's user asks for a resume, named in the messages of an
+                        existing destination or a full disk (a command line passes its own)
     """
     source = open_source(src_uri, config_path, source_config)
     admin = source.admin
     if dest_base_uri.startswith("s3://"):
         config = dest_config or resolve_config(parse_base_uri(dest_base_uri).bucket, config_path)
-        return copy_to_s3(source, S3Dataset(config, str(admin["uuid"])), resume, progress)
+        return copy_to_s3(
+            source, S3Dataset(config, str(admin["uuid"])), resume, progress, resume_with
+        )
     if isinstance(source, S3Source) and is_disk_base(dest_base_uri):
-        return copy_to_disk(source, dest_base_uri, resume, config_path, progress)
+        return copy_to_disk(source, dest_base_uri, resume, config_path, progress, resume_with)
     scope = (
         override(source_config.bucket, **settings_of(source_config))
         if source_config is not None

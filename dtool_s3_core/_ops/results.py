@@ -96,7 +96,11 @@ def copy_result(
 
 
 def exists_error(uri: str, frozen: bool, resume_with: str) -> errors.DatasetStateError:
-    """The one line for a copy onto a dataset that is already there."""
+    """The one line for a copy onto a dataset that is already there.
+
+    :param resume_with: how the user asks for a resume where they are, e.g. ``resume=True`` or
+                        ``'dtool s3 cp --resume <src> <dest>'``
+    """
     what = "a frozen copy" if frozen else "an interrupted copy"
     return errors.DatasetStateError(
         f"a dataset already exists at {uri} ({what}): copy with {resume_with} to finish or "

@@ -62,8 +62,11 @@ def copy_to_disk(
     resume: bool = False,
     config_path: str | None = None,
     progress: Progress | None = None,
+    resume_with: str = "resume=True",
 ) -> CopyResult:
     """Copy ``source`` into a disk dataset below ``dest_base_uri``, keeping its UUID.
+
+    :param resume_with: how the user asks for a resume, named in messages
 
     :raises DatasetStateError: if the destination exists and ``resume`` is False, or holds a
                                different dataset; if the source has items a local disk cannot
@@ -85,14 +88,14 @@ def copy_to_disk(
     found = _existing(uri, str(admin["uuid"]))
     directory = Path(local_path(uri))
     data = directory / "data"
-    advice = f"then finish the copy with 'dtool s3 cp --resume {source.uri} {dest_base_uri}'"
+    advice = f"then finish the copy with {resume_with}"
     writes = partial(disk_writes, directory, f"copying {source.uri}", advice)
 
     if found is not None:
         check_identity(uri, admin, found)
         frozen = found.get("type") == "dataset"
         if not resume:
-            raise exists_error(uri, frozen, "--resume")
+            raise exists_error(uri, frozen, resume_with)
         if frozen:
             _check_frozen_copy(uri, data, entries, config_path)
             logger.info("%s is already a complete copy; nothing to do", uri)

@@ -67,11 +67,16 @@ COPY_PART_SIZE = GiB // 2
 
 
 def copy_to_s3(
-    source: Source, dest: S3Dataset, resume: bool = False, progress: Progress | None = None
+    source: Source,
+    dest: S3Dataset,
+    resume: bool = False,
+    progress: Progress | None = None,
+    resume_with: str = "resume=True",
 ) -> CopyResult:
     """Copy a frozen ``source`` into ``dest`` (an S3 dataset with the source's UUID).
 
     :param progress: told what is copied as it goes
+    :param resume_with: how the user asks for a resume, named in messages
     :param resume: finish an interrupted copy (a proto dataset of this same dataset): intact
                    items are kept, the others copied again, items the source does not have
                    removed; a frozen copy is checked item by item and otherwise left as it is
@@ -91,7 +96,7 @@ def copy_to_s3(
         check_identity(dest.uri, source.admin, existing)
         frozen = existing.get("type") == "dataset"
         if not resume:
-            raise exists_error(dest.uri, frozen, "resume=True ('dtool cp --resume')")
+            raise exists_error(dest.uri, frozen, resume_with)
         if frozen:
             check_frozen_copy(
                 dest.uri, entries, dest.entries(), partial(_frozen_items, dest, entries)

@@ -40,7 +40,13 @@ def cp(resume: bool, quiet: bool, src_uri: str, dest_base_uri: str) -> None:
             from .. import api  # the S3 stack loads when a command runs, not when dtool starts
 
             with progress:
-                result = api.copy(src_uri, dest_base_uri, resume=resume, progress=progress)
+                result = api.copy(
+                    src_uri,
+                    dest_base_uri,
+                    resume=resume,
+                    progress=progress,
+                    resume_with=f"'{resume_command(src_uri, dest_base_uri)}'",
+                )
         except KeyboardInterrupt:
             click.echo(interrupted(progress, src_uri, dest_base_uri), err=True)
             raise click.exceptions.Exit(_interrupt.EXIT_STATUS) from None
@@ -53,17 +59,24 @@ def summary(result: CopyResult, seconds: float) -> str:
     """One line: items and bytes moved, time, throughput, what a resume kept, how."""
     rate = result.copied_bytes / seconds if seconds > 0 else 0.0
     how = "copied by the server" if result.server_side else "transferred"
-    return (
+    line = (
         f"{how} {result.copied_items} of {result.item_count} items, "
-        f"{size_text(result.copied_bytes)} in {duration_text(seconds)} ({size_text(rate)}/s); "
-        f"{result.skipped_items} skipped (already present)"
+        f"{size_text(result.copied_bytes)} in {duration_text(seconds)} ({size_text(rate)}/s)"
     )
+    if result.skipped_items:
+        line += f"; {result.skipped_items} skipped (already present)"
+    return line
 
 
 def interrupted(progress: ByteProgress, src_uri: str, dest_base_uri: str) -> str:
     """One line: how far the copy got, and the command that finishes it."""
-    command = f"dtool s3 cp --resume {shlex.quote(src_uri)} {shlex.quote(dest_base_uri)}"
+    command = resume_command(src_uri, dest_base_uri)
     counts = progress.at_destination()
     if counts is None:
         return f"Interrupted before any item was copied; resume with: {command}"
     return f"Interrupted: {counts[0]} of {counts[1]} items copied; resume with: {command}"
+
+
+def resume_command(src_uri: str, dest_base_uri: str) -> str:
+    """The command line that finishes this copy."""
+    return f"dtool s3 cp --resume {shlex.quote(src_uri)} {shlex.quote(dest_base_uri)}"

@@ -403,7 +403,7 @@ def test_copying_onto_an_existing_dataset(
         copy_dataset(frozen_uri, f"s3://{bucket}")
     assert str(info.value) == (
         f"a dataset already exists at {frozen_uri} (a frozen copy): copy with resume=True "
-        "('dtool cp --resume') to finish or reuse it, or delete it first"
+        "to finish or reuse it, or delete it first"
     )
     assert objects(s3, bucket) == before
 

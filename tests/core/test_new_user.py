@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dtool_s3_core._s3 import transfer
-from tests.conftest import Dtool, make_source_dataset
+from tests.conftest import SOURCE_FILES, Dtool, make_source_dataset
 from tests.support.servers import S3Server
 
 
@@ -153,3 +153,17 @@ def test_a_dataset_uri_where_a_base_uri_belongs_is_refused(
     line = one_line_error(dtool.run("s3", "cp", str(local), uri, check=False))
     assert line == f"Error: {uri} is a dataset URI where a base URI is expected: use s3://{bucket}"
 
+
+def test_an_existing_destination_names_the_dtool_s3_cp_command(
+    dtool: Dtool, bucket: str, tmp_path: Path
+) -> None:
+    local = make_source_dataset(tmp_path / "local")
+    first = dtool("s3", "cp", str(local), f"s3://{bucket}").splitlines()
+    assert "skipped" not in first[0]
+    line = one_line_error(dtool.run("s3", "cp", str(local), f"s3://{bucket}", check=False))
+    assert line == (
+        f"Error: a dataset already exists at {first[-1]} (a frozen copy): copy with "
+        f"'dtool s3 cp --resume {local} s3://{bucket}' to finish or reuse it, or delete it first"
+    )
+    resumed = dtool("s3", "cp", "--resume", str(local), f"s3://{bucket}").splitlines()
+    assert resumed[0].endswith(f"; {len(SOURCE_FILES)} skipped (already present)")
