@@ -47,7 +47,7 @@ _CHANGED_IN_FLIGHT: _Rule = (
 _TRANSIENT: _Rule = (
     errors.TransferFailed,
     "{where_ep} kept failing ({code}) on {where} after every retry: try again later "
-    "(dtool cp --resume finishes a copy) or raise DTOOL_S3_MAX_ATTEMPTS",
+    "(a copy resumes with --resume, or resume=True in Python) or raise DTOOL_S3_MAX_ATTEMPTS",
 )
 _OTHER_ANSWER: _Rule = (errors.TransferFailed, "S3 error {code} on {where}: {detail}")
 # Refused for the time it was signed at, not for the credentials: telling the user to check the

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from dtool_s3_core._s3 import transfer
+from dtool_s3_core._s3.translate import translate
 from tests.conftest import SOURCE_FILES, Dtool, make_source_dataset
 from tests.support.servers import S3Server
 
@@ -167,3 +169,14 @@ def test_an_existing_destination_names_the_dtool_s3_cp_command(
     )
     resumed = dtool("s3", "cp", "--resume", str(local), f"s3://{bucket}").splitlines()
     assert resumed[0].endswith(f"; {len(SOURCE_FILES)} skipped (already present)")
+
+
+def test_a_server_that_keeps_failing_names_no_one_command() -> None:
+    # Any command can meet it (ls, verify, a copy from dtool cp, dtool s3 cp or Python).
+    answer = {"Error": {"Code": "SlowDown", "Message": "busy"}, "ResponseMetadata": {}}
+    error = translate(ClientError(answer, "GetObject"), "bucket", "key", "http://s3.example")
+    assert str(error) == (
+        "http://s3.example kept failing (SlowDown) on s3://bucket/key after every retry: try "
+        "again later (a copy resumes with --resume, or resume=True in Python) or raise "
+        "DTOOL_S3_MAX_ATTEMPTS"
+    )
