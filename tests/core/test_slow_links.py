@@ -98,8 +98,10 @@ def uuid_of(uri: str) -> str:
     return uri.rsplit("/", 1)[1]
 
 
-def swell(moto: S3Server, bucket: str, uri: str, size: int) -> str:
-    """Replace the dataset's one item object by ``size`` bytes, keeping its metadata."""
+def swollen(moto: S3Server, tmp_path: Path, size: int) -> tuple[str, str, str, Path]:
+    """A dataset whose 1,000-byte item object was replaced by ``size`` bytes, its metadata
+    kept: (bucket, URI, item key, an empty directory to copy it to)."""
+    bucket, uri = upload(moto, tmp_path, {"item": b"x" * 1000})
     client = moto.client()
     key = next(
         o["Key"]
@@ -107,15 +109,14 @@ def swell(moto: S3Server, bucket: str, uri: str, size: int) -> str:
     )
     metadata = client.head_object(Bucket=bucket, Key=key)["Metadata"]
     client.put_object(Bucket=bucket, Key=key, Body=b"\0" * size, Metadata=metadata)
-    return key
+    back = tmp_path / "back"
+    back.mkdir()
+    return bucket, uri, key, back
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_an_oversized_body_is_not_read(moto: S3Server, tmp_path: Path, engine: str) -> None:
-    bucket, uri = upload(moto, tmp_path, {"item": b"x" * 1000})
-    key = swell(moto, bucket, uri, 8 * MiB)
-    back = tmp_path / "back"
-    back.mkdir()
+    bucket, uri, key, back = swollen(moto, tmp_path, 8 * MiB)
     with (
         use_server(moto, bucket, tmp_path, engine=engine),
         pytest.raises(IntegrityError) as info,
@@ -131,10 +132,7 @@ def test_an_oversized_body_is_not_read(moto: S3Server, tmp_path: Path, engine: s
 @pytest.mark.parametrize("engine", ENGINES)
 def test_an_oversized_body_costs_no_memory(moto: S3Server, tmp_path: Path, engine: str) -> None:
     """A 256 MiB object behind a 1,000-byte manifest entry: one line, and no 256 MiB held."""
-    bucket, uri = upload(moto, tmp_path, {"item": b"x" * 1000})
-    key = swell(moto, bucket, uri, 256 * MiB)
-    back = tmp_path / "back"
-    back.mkdir()
+    bucket, uri, key, back = swollen(moto, tmp_path, 256 * MiB)
     cli = Dtool(VENV_BIN, {"HOME": str(tmp_path / "home"), "DTOOL_S3_ENGINE": engine})
     cli.env.update(bucket_env(moto, bucket))
     # The peak of the command's own memory (VmHWM): a child's rusage would count the memory
