@@ -90,6 +90,20 @@ class Cluster:
             ).fetchall()
         return {task_id: str(state) for task_id, state in rows}
 
+    def failure_report(self, dag_id: str, run_id: str) -> str:
+        """The task states, the last lines of each unsuccessful task's logs and of every
+        component's log: what a failed run in CI leaves to read."""
+        states = self.task_states(dag_id, run_id)
+        parts = [f"task states: {states}"]
+        run_logs = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+        for task_id, state in sorted(states.items()):
+            if state != "success":
+                for log in sorted(run_logs.glob(f"task_id={task_id}/*.log*")):
+                    parts.append(f"--- {task_id} ({state}): {log.name}\n{_tail(log)}")
+        for component in ("scheduler", "triggerer", "api-server"):
+            parts.append(f"--- {component}.log\n{_tail(self.home / f'{component}.log')}")
+        return "\n".join(parts)
+
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> object:
         row = self._query(
             "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? "
@@ -123,7 +137,11 @@ def airflow_cluster(home: Path, dags: Path) -> Iterator[Cluster]:
         "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{LOOPBACK}:{port}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": Fernet.generate_key().decode(),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
+            # Four processes write one SQLite file; a loaded CI machine can hold its lock
+            # longer than the driver's default 5 s wait, which fails a task for nothing.
+            f"sqlite:///{home / 'airflow.db'}?timeout=60"
+        ),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
@@ -189,6 +207,10 @@ def _stop_all(procs: list[Popen[bytes]]) -> None:
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _tail(path: Path, chars: int = 2500) -> str:
+    return path.read_text(errors="replace")[-chars:] if path.exists() else "(none)"
 
 
 def _wait_for_http(url: str, proc: Popen[bytes], log_path: Path) -> None:
