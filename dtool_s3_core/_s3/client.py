@@ -33,7 +33,7 @@ from ..config import S3Config
 from .cancel import Cancel
 from .redact import protect_library_logs
 from .retry import retrying
-from .translate import connection_broke, translate
+from .translate import connection_broke, near_misses_text, translate
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -242,7 +242,7 @@ class S3Client:
             cause = type(exc).__name__
             raise connection_broke(f"{name} on", where, attempts, cause) from exc
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, self.bucket, key, self.config.endpoint_url) from exc
+            raise translate(exc, self.config, key) from exc
         return response
 
     def exists(self, key: str) -> dict[str, Any] | None:
@@ -354,7 +354,7 @@ class S3Client:
         try:
             response = self._client.list_buckets()
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, self.bucket, None, self.config.endpoint_url) from exc
+            raise translate(exc, self.config, None) from exc
         return [str(entry["Name"]) for entry in response.get("Buckets", [])]
 
     def bucket_exists(self) -> bool:
@@ -371,8 +371,8 @@ class S3Client:
             return errors.BucketNotFound(
                 f"bucket '{self.bucket}' does not exist at "
                 f"{errors.redact_url(self.config.endpoint_url) or 'the default AWS endpoint'}: "
-                "create it or check "
-                f"the bucket name and DTOOL_S3_ENDPOINT_{self.bucket}"
+                "create it or check the bucket name and "
+                f"{self.config.where_set('endpoint_url')}{near_misses_text(self.config)}"
             )
         return errors.ObjectNotFound(f"{what} not found: {object_url(self.bucket, key)}")
 
@@ -400,5 +400,5 @@ class S3Client:
         except ClientError:
             return False
         except BotoCoreError as exc:
-            raise translate(exc, self.bucket, key, self.config.endpoint_url) from exc
+            raise translate(exc, self.config, key) from exc
         return True

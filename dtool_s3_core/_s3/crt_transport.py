@@ -292,7 +292,7 @@ class CrtEngine:
                 },
                 operation,
             )
-            return translate(client_error, self.bucket, key, self.config.endpoint_url)
+            return translate(client_error, self.config, key)
         name = str(getattr(exc, "name", ""))
         if "REQUEST_TIME_TOO_SKEWED" in name:
             # awscrt reads this answer itself (and has retried it) and keeps no body: the line
@@ -304,7 +304,7 @@ class CrtEngine:
                 },
                 operation,
             )
-            return translate(skewed, self.bucket, key, self.config.endpoint_url)
+            return translate(skewed, self.config, key)
         if any(part in name for part in ("CLOSED", "RESET", "BROKEN_PIPE")):
             # Connected, then cut off on every attempt: not an unreachable endpoint.
             verb = "reading" if operation == "GetObject" else "sending"
@@ -315,7 +315,7 @@ class CrtEngine:
             cause = SSLError(endpoint_url=self._endpoint, error=getattr(exc, "message", name))
         elif any(part in name for part in ("SOCKET", "DNS", "CONNECT", "TIMEOUT", "HOST")):
             cause = EndpointConnectionError(endpoint_url=self._endpoint)
-        return translate(cause, self.bucket, key, self.config.endpoint_url)
+        return translate(cause, self.config, key)
 
 
 def _error_of(body: bytes | None, status: int) -> tuple[str, str]:

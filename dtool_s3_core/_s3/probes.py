@@ -30,7 +30,7 @@ from ..config import Provenance, S3Config, explain_config
 from . import transfer
 from .client import S3Client, session_for
 from .flow import memory_budget
-from .translate import is_clock_skew
+from .translate import is_clock_skew, near_misses_text
 
 _NOT_FOUND = frozenset({"404", "NotFound", "NoSuchBucket"})
 _SECRETS = frozenset({"secret_access_key", "session_token"})
@@ -156,7 +156,7 @@ def run_checks(config: S3Config, write_test: bool = False) -> list[Check]:
                 "FAIL",
                 "endpoint",
                 f"cannot connect to {host}:{port} ({exc.strerror or exc}): check "
-                f"DTOOL_S3_ENDPOINT_{bucket} and your network",
+                f"{config.where_set('endpoint_url')} and your network{near_misses_text(config)}",
             )
         )
         return skip_all("the endpoint is unreachable", "tls", "credentials")
@@ -171,8 +171,8 @@ def run_checks(config: S3Config, write_test: bool = False) -> list[Check]:
         return skip_all("the server refused this machine's clock", "bucket")
     if code in _REJECTED or code == "NoCredentials":
         fix = (
-            f"set DTOOL_S3_ACCESS_KEY_ID_{bucket} and DTOOL_S3_SECRET_ACCESS_KEY_{bucket}, or "
-            "configure an AWS profile"
+            f"set {config.where_set('access_key_id', 'secret_access_key')}, or "
+            f"configure an AWS profile{near_misses_text(config)}"
         )
         why = "no credentials found" if code == "NoCredentials" else f"the server said {code}"
         checks.append(Check("FAIL", "credentials", f"{why}: {fix}"))
@@ -187,7 +187,7 @@ def run_checks(config: S3Config, write_test: bool = False) -> list[Check]:
                 "FAIL",
                 "bucket",
                 f"bucket '{bucket}' does not exist at {shown}: create it, or check the "
-                f"bucket name and DTOOL_S3_ENDPOINT_{bucket}",
+                f"bucket name and {config.where_set('endpoint_url')}{near_misses_text(config)}",
             )
         )
         return skip_all("the bucket does not exist", "listing")
@@ -237,7 +237,7 @@ def _tls(sock: socket.socket, scheme: str, host: str, config: S3Config) -> Check
             "FAIL",
             "tls",
             f"TLS handshake with {host} failed ({reason}): check the certificate (AWS_CA_BUNDLE "
-            f"for a private CA) or the scheme in DTOOL_S3_ENDPOINT_{config.bucket}",
+            f"for a private CA) or the scheme in {config.where_set('endpoint_url')}",
         )
     return Check("OK", "tls", f"{version}, certificate valid for {host}")
 
@@ -358,7 +358,7 @@ def _engine(client: S3Client, prefix: str, write_test: bool, wrote: bool) -> Che
             "FAIL",
             "engine",
             f"awscrt could not write and read back one object under {where} ({exc}): set "
-            f"DTOOL_S3_ENGINE_{client.bucket}=botocore",
+            f"{client.config.where_set('engine')} to botocore",
         )
     finally:
         _code(lambda: client.call("delete_object", key))

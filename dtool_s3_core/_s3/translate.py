@@ -27,14 +27,15 @@ from botocore.exceptions import (
 
 from .. import errors
 from .._format.uri import object_url
+from ..config import S3Config
 
 #: The exception to raise and its message template.
 _Rule = tuple[type[errors.DtoolS3Error], str]
 
 _ACCESS: _Rule = (
     errors.AccessDenied,
-    "access denied to {where} ({code}): check DTOOL_S3_ACCESS_KEY_ID_{bucket} and "
-    "DTOOL_S3_SECRET_ACCESS_KEY_{bucket} (or your AWS profile) and the bucket policy",
+    "access denied to {where} ({code}): check {credentials} (or your AWS profile) and the "
+    "bucket policy{near_misses}",
 )
 _MISSING: _Rule = (errors.ObjectNotFound, "{where} does not exist")
 _CHANGED_IN_FLIGHT: _Rule = (
@@ -47,7 +48,7 @@ _CHANGED_IN_FLIGHT: _Rule = (
 _TRANSIENT: _Rule = (
     errors.TransferFailed,
     "{where_ep} kept failing ({code}) on {where} after every retry: try again later "
-    "(a copy resumes with --resume, or resume=True in Python) or raise DTOOL_S3_MAX_ATTEMPTS",
+    "(a copy resumes with --resume, or resume=True in Python) or raise {max_attempts}",
 )
 _OTHER_ANSWER: _Rule = (errors.TransferFailed, "S3 error {code} on {where}: {detail}")
 # Refused for the time it was signed at, not for the credentials: telling the user to check the
@@ -68,7 +69,7 @@ _BY_CODE: dict[str, _Rule] = {
     "NoSuchBucket": (
         errors.BucketNotFound,
         "bucket '{bucket}' does not exist at {where_ep}: create it or check the bucket name and "
-        "DTOOL_S3_ENDPOINT_{bucket}",
+        "{endpoint}{near_misses}",
     ),
     **dict.fromkeys(
         (
@@ -115,8 +116,8 @@ _BY_EXCEPTION: tuple[tuple[tuple[type[Exception], ...], _Rule], ...] = (
         (NoCredentialsError, PartialCredentialsError),
         (
             errors.AccessDenied,
-            "no credentials for bucket '{bucket}': set DTOOL_S3_ACCESS_KEY_ID_{bucket} and "
-            "DTOOL_S3_SECRET_ACCESS_KEY_{bucket}, or configure an AWS profile",
+            "no credentials for bucket '{bucket}': set {credentials}, or configure an AWS "
+            "profile{near_misses}",
         ),
     ),
     (
@@ -124,15 +125,15 @@ _BY_EXCEPTION: tuple[tuple[tuple[type[Exception], ...], _Rule], ...] = (
         (
             errors.EndpointUnreachable,
             "TLS handshake with {where_ep} failed for bucket '{bucket}'{tls_reason}: check the "
-            "certificate or use the right scheme (http/https) in DTOOL_S3_ENDPOINT_{bucket}",
+            "certificate or use the right scheme (http/https) in {endpoint}{near_misses}",
         ),
     ),
     (
         (EndpointConnectionError, ConnectTimeoutError),
         (
             errors.EndpointUnreachable,
-            "cannot reach {where_ep} for bucket '{bucket}': check DTOOL_S3_ENDPOINT_{bucket} "
-            "and your network",
+            "cannot reach {where_ep} for bucket '{bucket}': check {endpoint} and your "
+            "network{near_misses}",
         ),
     ),
     (
@@ -140,7 +141,7 @@ _BY_EXCEPTION: tuple[tuple[tuple[type[Exception], ...], _Rule], ...] = (
         (
             errors.EndpointUnreachable,
             "{where_ep} stopped answering while working on {where}: try again later, or raise "
-            "DTOOL_S3_READ_TIMEOUT_{bucket} (seconds) for a slow server",
+            "{read_timeout} (seconds) for a slow server",
         ),
     ),
     ((BotoCoreError,), (errors.TransferFailed, "S3 request on {where} failed: {detail}")),
@@ -152,29 +153,34 @@ _TLS_REASON = re.compile(
 )
 
 
-def translate(
-    exc: Exception, bucket: str, key: str | None, endpoint: str | None
-) -> errors.DtoolS3Error:
+def translate(exc: Exception, config: S3Config, key: str | None) -> errors.DtoolS3Error:
     """Turn a botocore exception into a one-line DtoolS3Error naming the bucket, key and fix.
 
     The templates' fields: ``where`` (the ``s3://`` URL of the request), ``where_ep`` (the
     endpoint, credentials removed), ``bucket``, ``code`` (the S3 error code), ``detail`` (the
     first line of botocore's message), ``kind`` (the exception's class name), ``tls_reason`` and
-    ``times`` (the server's time and this machine's, for clock skew).
+    ``times`` (the server's time and this machine's, for clock skew); ``endpoint``,
+    ``credentials``, ``read_timeout`` and ``max_attempts`` (those settings, named where they
+    were set, see :meth:`S3Config.where_set`), and ``near_misses`` (the bucket's near misses,
+    see :mod:`..config.nearmiss`, as ``; `` and a list, or nothing).
 
     :param exc: the exception botocore raised
-    :param bucket: the bucket of the request
+    :param config: the settings of the request's bucket
     :param key: the key of the request, if any
-    :param endpoint: the endpoint URL, for connection errors
     :returns: the error to raise (``raise translate(...) from exc``)
     """
     rule = _rule(exc)
     error_class, template = rule
     return error_class(
         template.format(
-            where=object_url(bucket, key),
-            where_ep=errors.redact_url(endpoint) or "the default AWS endpoint",
-            bucket=bucket,
+            where=object_url(config.bucket, key),
+            where_ep=errors.redact_url(config.endpoint_url) or "the default AWS endpoint",
+            bucket=config.bucket,
+            endpoint=config.where_set("endpoint_url"),
+            credentials=config.where_set("access_key_id", "secret_access_key"),
+            read_timeout=config.where_set("read_timeout"),
+            max_attempts=config.where_set("max_attempts"),
+            near_misses=near_misses_text(config),
             code=errors.error_code(exc),
             detail=_first_line(exc),
             kind=type(exc).__name__,
@@ -182,6 +188,11 @@ def translate(
             times=_skew_times(exc) if rule is _CLOCK_SKEW else "",
         )
     )
+
+
+def near_misses_text(config: S3Config) -> str:
+    """``; `` and the bucket's near misses, to end a hint that may come from one; or ``""``."""
+    return "".join(f"; {hint}" for hint in config.near_misses)
 
 
 def is_clock_skew(exc: BaseException | None) -> bool:

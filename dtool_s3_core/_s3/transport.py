@@ -224,7 +224,7 @@ def bodies(client: S3Client, stream: bool = False) -> Bodies:
 def paced(client: S3Client, body: Any, where: str) -> PacedBody:
     """A botocore response body of this client's bucket, read under its rate floor."""
     config = client.config
-    setting = f"DTOOL_S3_MIN_RATE_{config.bucket}"
+    setting = config.where_set("min_rate")
     return PacedBody(body, config.min_rate, config.read_timeout, where, setting)
 
 

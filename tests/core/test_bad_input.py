@@ -167,7 +167,7 @@ def test_missing_bucket(dtool: Dtool, s3: S3Server) -> None:
     result = dtool.run("ls", "s3://no-such-bucket", check=False)
     assert error_line(result) == (
         f"Error: bucket 'no-such-bucket' does not exist at {s3.endpoint_url}: create it or "
-        "check the bucket name and DTOOL_S3_ENDPOINT_no-such-bucket"
+        "check the bucket name and DTOOL_S3_ENDPOINT_no-such-bucket in the environment"
     )
     assert "no-such-bucket" not in [b["Name"] for b in s3.client().list_buckets()["Buckets"]]
 
@@ -192,7 +192,8 @@ def test_no_permission(dtool: Dtool, s3: S3Server, bucket: str) -> None:
     assert line.startswith(f"Error: access denied to s3://{bucket}/dtool-"), line
     assert line.endswith(
         f"(AccessDenied): check DTOOL_S3_ACCESS_KEY_ID_{bucket} and "
-        f"DTOOL_S3_SECRET_ACCESS_KEY_{bucket} (or your AWS profile) and the bucket policy"
+        f"DTOOL_S3_SECRET_ACCESS_KEY_{bucket} in the environment (or your AWS profile) and the "
+        "bucket policy"
     )
     assert objects(s3, bucket) == {}
 
@@ -220,8 +221,8 @@ def test_partial_credentials(dtool: Dtool, s3: S3Server, bucket: str) -> None:
     result = dtool.run("create", "ds", f"s3://{bucket}", check=False)
     assert error_line(result) == (
         f"Error: partial credentials for bucket '{bucket}': set "
-        f"DTOOL_S3_SECRET_ACCESS_KEY_{bucket} as well, or remove the other key to use the AWS "
-        "credential chain"
+        f"DTOOL_S3_SECRET_ACCESS_KEY_{bucket} as well, or remove the other key "
+        f"(DTOOL_S3_ACCESS_KEY_ID_{bucket} in the environment) to use the AWS credential chain"
     )
     assert objects(s3, bucket) == {}
 
@@ -244,7 +245,7 @@ def test_unreachable_endpoint(dtool: Dtool, s3: S3Server, bucket: str) -> None:
     result = dtool.run("ls", f"s3://{bucket}", check=False)
     assert error_line(result) == (
         f"Error: cannot reach {endpoint} for bucket '{bucket}': check "
-        f"DTOOL_S3_ENDPOINT_{bucket} and your network"
+        f"DTOOL_S3_ENDPOINT_{bucket} in the environment and your network"
     )
 
 
@@ -256,7 +257,8 @@ def test_tls_failure(dtool: Dtool, s3: S3Server, bucket: str) -> None:
     result = dtool.run("create", "ds", f"s3://{bucket}", check=False)
     assert error_line(result) == (
         f"Error: TLS handshake with {endpoint} failed for bucket '{bucket}': check the "
-        f"certificate or use the right scheme (http/https) in DTOOL_S3_ENDPOINT_{bucket}"
+        f"certificate or use the right scheme (http/https) in DTOOL_S3_ENDPOINT_{bucket} in "
+        "the environment"
     )
     assert objects(s3, bucket) == {}
 
@@ -651,35 +653,36 @@ def test_corrupted_item_is_detected_by_deep_verify(
         (
             "DTOOL_S3_MAX_CONCURRENCY",
             "abc",
-            "DTOOL_S3_MAX_CONCURRENCY for bucket '{b}' must be a number, got 'abc': use a whole "
+            "DTOOL_S3_MAX_CONCURRENCY in the environment must be a number, got 'abc': use a whole "
             "number such as 16",
         ),
         (
             "DTOOL_S3_MAX_ATTEMPTS",
             "0",
-            "DTOOL_S3_MAX_ATTEMPTS for bucket '{b}' must be more than 0, got 0: the default is 8",
+            "DTOOL_S3_MAX_ATTEMPTS in the environment must be more than 0, got 0: the default is 8",
         ),
         (
             "DTOOL_S3_PUBLISH_EXPIRY",
             "0",
-            "DTOOL_S3_PUBLISH_EXPIRY must be between 1 and 604800 seconds (7 days, the SigV4 "
-            "limit), got 0",
+            "DTOOL_S3_PUBLISH_EXPIRY in the environment must be between 1 and 604800 seconds "
+            "(7 days, the SigV4 limit), got 0",
         ),
         (
             "DTOOL_S3_ENDPOINT_{b}",
             "127.0.0.1:9000",
-            "DTOOL_S3_ENDPOINT_{b} must be an http:// or https:// URL, got '127.0.0.1:9000'",
+            "DTOOL_S3_ENDPOINT_{b} in the environment must be an http:// or https:// URL, "
+            "got '127.0.0.1:9000'",
         ),
         (
             "DTOOL_S3_ADDRESSING_STYLE",
             "sideways",
-            "DTOOL_S3_ADDRESSING_STYLE for bucket '{b}' must be auto, path or virtual, got "
+            "DTOOL_S3_ADDRESSING_STYLE in the environment must be auto, path or virtual, got "
             "'sideways'",
         ),
         (
             "DTOOL_S3_MULTIPART_PART_SIZE",
             "1MiB",
-            "DTOOL_S3_MULTIPART_PART_SIZE for bucket '{b}' must be at least 5 MiB (the S3 "
+            "DTOOL_S3_MULTIPART_PART_SIZE in the environment must be at least 5 MiB (the S3 "
             "limit), got 1048576 bytes",
         ),
     ],

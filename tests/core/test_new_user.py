@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from dtool_s3_core._s3 import transfer
 from dtool_s3_core._s3.translate import translate
+from dtool_s3_core.config import S3Config
 from tests.conftest import SOURCE_FILES, Dtool, make_source_dataset
 from tests.support.servers import S3Server
 
@@ -96,7 +97,7 @@ def test_a_bad_region_is_one_line_naming_its_setting(
     line = one_line_error(dtool.run(*command, f"s3://{bucket}", check=False))
     assert line == (
         f"Error: the region for bucket '{bucket}' must be letters, digits and inner hyphens, "
-        f"e.g. eu-west-1, got {region!r} (from environment DTOOL_S3_REGION_{bucket}): "
+        f"e.g. eu-west-1, got {region!r} (from DTOOL_S3_REGION_{bucket} in the environment): "
         "correct it there"
     )
 
@@ -104,7 +105,7 @@ def test_a_bad_region_is_one_line_naming_its_setting(
 def test_a_bad_default_region_names_aws_default_region(dtool: Dtool, bucket: str) -> None:
     dtool.env["AWS_DEFAULT_REGION"] = "eu west 1"
     line = one_line_error(dtool.run("ls", f"s3://{bucket}", check=False))
-    assert "got 'eu west 1' (from environment AWS_DEFAULT_REGION)" in line
+    assert "got 'eu west 1' (from AWS_DEFAULT_REGION in the environment)" in line
 
 
 @pytest.mark.parametrize("region", ["garage", "default", "us-east-1", "eu-west-1"])
@@ -174,9 +175,10 @@ def test_an_existing_destination_names_the_dtool_s3_cp_command(
 def test_a_server_that_keeps_failing_names_no_one_command() -> None:
     # Any command can meet it (ls, verify, a copy from dtool cp, dtool s3 cp or Python).
     answer = {"Error": {"Code": "SlowDown", "Message": "busy"}, "ResponseMetadata": {}}
-    error = translate(ClientError(answer, "GetObject"), "bucket", "key", "http://s3.example")
+    config = S3Config(bucket="bucket", endpoint_url="http://s3.example")
+    error = translate(ClientError(answer, "GetObject"), config, "key")
     assert str(error) == (
         "http://s3.example kept failing (SlowDown) on s3://bucket/key after every retry: try "
         "again later (a copy resumes with --resume, or resume=True in Python) or raise "
-        "DTOOL_S3_MAX_ATTEMPTS"
+        "DTOOL_S3_MAX_ATTEMPTS_bucket"
     )

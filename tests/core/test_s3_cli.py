@@ -255,9 +255,9 @@ def test_doctor_shows_sources_and_never_the_secret(
     out = result.stdout + result.stderr
     assert s3.secret_key not in out
     assert "Traceback" not in out
-    assert f"environment DTOOL_S3_ENDPOINT_{bucket}" in out
-    assert f"{config} key DTOOL_S3_MAX_CONCURRENCY" in out
-    assert "environment DTOOL_S3_DATASET_PREFIX" in out
+    assert f"DTOOL_S3_ENDPOINT_{bucket} in the environment" in out
+    assert f"DTOOL_S3_MAX_CONCURRENCY in {config}" in out
+    assert "DTOOL_S3_DATASET_PREFIX in the environment" in out
     assert "******** (set, hidden)" in out
     checks = {line.split()[1]: line.split()[0] for line in out.splitlines()[-8:]}
     assert checks == {
@@ -291,7 +291,7 @@ def test_doctor_fails_in_one_line_for_a_missing_bucket(dtool: Dtool, s3: S3Serve
     failures = [line.strip() for line in out.splitlines() if line.strip().startswith("FAIL")]
     assert failures == [
         f"FAIL bucket      bucket '{missing}' does not exist at {s3.endpoint_url}: create it, "
-        f"or check the bucket name and DTOOL_S3_ENDPOINT_{missing}"
+        f"or check the bucket name and DTOOL_S3_ENDPOINT_{missing} in the environment"
     ]
 
 
@@ -336,8 +336,8 @@ def test_doctor_fails_in_one_line_for_a_wrong_secret(
     failures = [line.strip() for line in out.splitlines() if line.strip().startswith("FAIL")]
     assert failures == [
         "FAIL credentials the server said SignatureDoesNotMatch: set "
-        f"DTOOL_S3_ACCESS_KEY_ID_{bucket} and DTOOL_S3_SECRET_ACCESS_KEY_{bucket}, or configure "
-        "an AWS profile"
+        f"DTOOL_S3_ACCESS_KEY_ID_{bucket} and DTOOL_S3_SECRET_ACCESS_KEY_{bucket} in the "
+        "environment, or configure an AWS profile"
     ]
 
 

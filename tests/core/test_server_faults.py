@@ -250,7 +250,7 @@ def expected_line(case: str, source: str, bucket: str = BUCKET) -> str:
 @pytest.mark.parametrize("case", list(MALFORMED))
 def test_a_malformed_endpoint_is_one_line(cli: Dtool, case: str) -> None:
     point_at(cli, BUCKET, MALFORMED[case])
-    expected = "Error: " + expected_line(case, f"environment DTOOL_S3_ENDPOINT_{BUCKET}")
+    expected = "Error: " + expected_line(case, f"DTOOL_S3_ENDPOINT_{BUCKET} in the environment")
     for args in (("ls", f"s3://{BUCKET}"), ("s3", "doctor", f"s3://{BUCKET}")):
         assert one_error_line(cli.run(*args, check=False)) == expected, args
 
@@ -260,13 +260,15 @@ def test_a_malformed_endpoint_in_the_python_api(case: str, tmp_path: Path) -> No
     config_file = tmp_path / "dtool.json"
     with override(BUCKET, endpoint_url=MALFORMED[case]), pytest.raises(ConfigurationError) as info:
         list(list_datasets(f"s3://{BUCKET}"))
-    assert str(info.value) == expected_line(case, f"override for bucket '{BUCKET}'")
+    assert str(info.value) == expected_line(
+        case, f"endpoint_url of dtool_s3_core.override() for bucket '{BUCKET}'"
+    )
     assert info.value.__cause__ is None and info.value.__context__ is None
     # The same value from the dtool config file names that file and key.
     config_file.write_text(json.dumps({f"DTOOL_S3_ENDPOINT_{BUCKET}": MALFORMED[case]}))
     with pytest.raises(ConfigurationError) as info:
         resolve_config(BUCKET, config_file)
-    assert str(info.value) == expected_line(case, f"{config_file} key DTOOL_S3_ENDPOINT_{BUCKET}")
+    assert str(info.value) == expected_line(case, f"DTOOL_S3_ENDPOINT_{BUCKET} in {config_file}")
 
 
 def test_a_malformed_endpoint_of_the_aws_chain(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -274,7 +276,9 @@ def test_a_malformed_endpoint_of_the_aws_chain(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", MALFORMED["port-out-of-range"])
     with pytest.raises(ConfigurationError) as info:
         resolve_config(BUCKET)
-    assert str(info.value) == expected_line("port-out-of-range", "environment AWS_ENDPOINT_URL_S3")
+    assert str(info.value) == expected_line(
+        "port-out-of-range", "AWS_ENDPOINT_URL_S3 in the environment"
+    )
 
 
 def test_redact_url_never_raises_nor_shows_userinfo() -> None:

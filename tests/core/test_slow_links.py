@@ -88,7 +88,8 @@ def test_a_trickle_ends_in_one_line(moto: S3Server, tmp_path: Path, engine: str)
     assert re.fullmatch(
         rf"s3://{bucket}/{uuid_of(uri)}/data/[0-9a-f]{{40}} came at \d+ bytes a second over the "
         rf"last \d+ s, below the floor of 1024: check the network, or lower "
-        rf"DTOOL_S3_MIN_RATE_{bucket} \(bytes a second; 0 turns the floor off\)",
+        rf"min_rate of dtool_s3_core\.override\(\) for bucket '{bucket}' \(bytes a second; 0 "
+        r"turns the floor off\)",
         message,
     ), message
     assert not list((back / "src" / "data").glob("*")), "nothing is left but a proto dataset"

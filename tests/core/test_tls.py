@@ -87,5 +87,5 @@ def test_certificate_for_another_host_is_one_line(
     )
     assert lines[0].endswith(
         "): check the certificate or use the right scheme (http/https) in "
-        f"DTOOL_S3_ENDPOINT_{bucket}"
+        f"DTOOL_S3_ENDPOINT_{bucket} in the environment"
     )
