@@ -19,11 +19,12 @@ def doctor(write_test: bool, bucket_uri: str) -> None:
     """Show the resolved settings of BUCKET_URI (s3://bucket) and check that it works.
 
     Each setting is shown with its source (override, environment variable, dtool.json key,
-    default, or the AWS chain with its profile); secrets are never shown. Then each check prints
-    one line, OK or the fix: endpoint reachable, TLS, credentials accepted, bucket exists,
-    listing allowed, writing allowed (--write-test), ACLs usable for 'dtool publish', and which
-    engine carries item bodies (awscrt, or botocore and why; --write-test tries it). The exit
-    status is 1 if a check fails.
+    default, or the AWS chain with its profile); secrets are never shown. Settings that look
+    meant for the bucket but do not apply to it (a near miss of its name or of a key) follow.
+    Then each check prints one line, OK or the fix: endpoint reachable, TLS, credentials
+    accepted, bucket exists, listing allowed, writing allowed (--write-test), ACLs usable for
+    'dtool publish', and which engine carries item bodies (awscrt, or botocore and why;
+    --write-test tries it). The exit status is 1 if a check fails.
     """
     # The S3 stack loads when a command runs, not when dtool starts.
     from .._format.uri import parse_uri
@@ -36,6 +37,10 @@ def doctor(write_test: bool, bucket_uri: str) -> None:
     value_width = min(40, max(len(s.value) for s in shown))
     for setting in shown:
         click.echo(f"  {setting.name:<{width}}  {setting.value:<{value_width}}  {setting.source}")
+    if config.near_misses:
+        click.echo("Near misses (settings that look meant for this bucket but do not apply):")
+        for hint in config.near_misses:
+            click.echo(f"  {hint}")
     click.echo("Checks:")
     checks = run_checks(config, write_test)
     for check in checks:
