@@ -68,6 +68,13 @@ def forget_admin(client: S3Client, uuid: str) -> None:
         _CACHES.admin.pop(_cache_key(client, uuid), None)
 
 
+def forget_dataset(client: S3Client, uuid: str) -> None:
+    """Drop what is cached of a dataset that was deleted (its UUID may be registered again)."""
+    with _CACHES.lock:
+        _CACHES.prefixes.pop(_cache_key(client, uuid), None)
+        _CACHES.admin.pop(_cache_key(client, uuid), None)
+
+
 def registered_prefix(client: S3Client, uuid: str) -> str | None:
     """Return the prefix recorded in ``dtool-<uuid>``, or None if the dataset is not registered."""
     key = _cache_key(client, uuid)
