@@ -149,7 +149,8 @@ def read_admin_metadata(
         admin = parse_admin_metadata(*found)
         manifest.check_admin(admin, layout.uuid)
     except errors.DatasetStateError as exc:
-        raise errors.damaged(object_url(client.bucket, layout.admin_metadata), str(exc)) from exc
+        where = object_url(client.bucket, layout.admin_metadata)
+        raise errors.damaged(where, str(exc), object_url(client.bucket, layout.uuid)) from exc
     remember_admin(client, layout.uuid, admin)
     return dict(admin)
 

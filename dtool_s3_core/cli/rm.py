@@ -16,7 +16,7 @@ _KINDS = {
     "frozen": "the frozen dataset",
     "proto": "the proto dataset",
     "half-deleted": "what is left of a half-deleted dataset",
-    "damaged": "the dataset (its admin metadata are damaged)",
+    "damaged": "the damaged dataset",
 }
 
 

@@ -210,6 +210,17 @@ def test_rm_finishes_a_half_deleted_dataset(
     )
 
 
+def test_rm_deletes_a_dataset_whose_admin_metadata_are_damaged(
+    dtool: Dtool, s3: S3Server, bucket: str, tmp_path: Path
+) -> None:
+    # The hint of a damaged dataset names 'dtool s3 rm': it must work without the admin metadata.
+    uri = frozen_dataset(s3, bucket, tmp_path)
+    s3.client().put_object(Bucket=bucket, Key=f"{uuid_of(uri)}/dtool", Body=b"{broken")
+    out = dtool("s3", "rm", "--yes", uri)
+    assert out.startswith(f"Deleted the damaged dataset at {uri}: ")
+    assert keys(s3, bucket) == []
+
+
 @pytest.fixture
 def locked_bucket(s3: S3Server) -> str:
     name = f"lock-{uuid.uuid4().hex[:12]}"
