@@ -15,6 +15,8 @@ import dtoolcore
 import pytest
 
 from dtool_s3_core import copy_dataset, create_dataset, list_datasets
+from dtool_s3_core._s3.multipart import unfinished_uploads
+from dtool_s3_core.errors import TransferFailed
 from tests.conftest import SOURCE_FILES, Dtool, make_source_dataset, use_server
 from tests.support.servers import S3Server
 
@@ -305,3 +307,27 @@ def test_rm_refuses_a_uri_that_is_not_one_dataset(
     line = one_line_error(dtool.run("s3", "rm", "--yes", given, check=False))
     assert line == "Error: " + expected.format(base=base, uuid=uuid_of(uri))
     assert keys(s3, bucket) == before
+
+
+class EndlessUploads:
+    """A server that answers every listing of uploads with the same truncated page."""
+
+    bucket = "b"
+
+    def call(self, operation: str, **params: object) -> dict[str, object]:
+        assert operation == "list_multipart_uploads"
+        return {
+            "Uploads": [{"Key": "u/data/x", "UploadId": "1"}],
+            "IsTruncated": True,
+            "NextKeyMarker": "u/data/x",
+            "NextUploadIdMarker": "1",
+        }
+
+
+def test_an_upload_listing_that_does_not_end_is_one_line() -> None:
+    with pytest.raises(TransferFailed) as info:
+        unfinished_uploads(EndlessUploads(), "u/")  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "the server did not end its listing of the uploads under s3://b/u/: the server is at "
+        "fault; report it to its operator"
+    )
