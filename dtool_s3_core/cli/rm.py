@@ -46,22 +46,23 @@ def rm(yes: bool, dataset_uri: str) -> None:
             click.echo("Nothing deleted.")
             raise SystemExit(1)
     api.delete_dataset(dataset_uri, plan=plan)
-    done = f"{plan.objects} objects, {plan.items} items, {size_text(plan.item_bytes)}"
+    done = f"{_many(plan.objects, 'object')}, {_many(plan.items, 'item')}, "
+    done += size_text(plan.item_bytes)
     if plan.uploads:
-        done += f"; {_uploads(plan.uploads)} aborted"
+        done += f"; {_many(plan.uploads, 'unfinished upload')} aborted"
     click.echo(f"Deleted {_KINDS[plan.state]}{_named(plan)} at {plan.uri}: {done}")
 
 
 def description(plan: DeletionPlan) -> str:
     """What goes, one fact a line: the kind and name, the URI, the UUID, items and objects."""
-    objects = f"{plan.objects}" + (f", and {_uploads(plan.uploads)}" if plan.uploads else "")
+    uploads = f", and {_many(plan.uploads, 'unfinished upload')}" if plan.uploads else ""
     return "\n".join(
         [
             f"This deletes {_KINDS[plan.state]}{_named(plan)}:",
             f"  URI:     {plan.uri}",
             f"  UUID:    {plan.uuid}",
             f"  items:   {plan.items} ({size_text(plan.item_bytes)})",
-            f"  objects: {objects}",
+            f"  objects: {plan.objects}{uploads}",
         ]
     )
 
@@ -70,5 +71,5 @@ def _named(plan: DeletionPlan) -> str:
     return f" {plan.name!r}" if plan.name is not None else ""
 
 
-def _uploads(count: int) -> str:
-    return f"{count} unfinished upload" + ("" if count == 1 else "s")
+def _many(count: int, thing: str) -> str:
+    return f"{count} {thing}" + ("" if count == 1 else "s")
