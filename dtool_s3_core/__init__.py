@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ._dataset.dataset import S3Dataset as S3Dataset
     from ._ops.results import CopyResult as CopyResult
     from .api import DatasetInfo as DatasetInfo
+    from .api import DeletionPlan as DeletionPlan
     from .api import ObjectBeside as ObjectBeside
     from .api import ObjectStat as ObjectStat
     from .api import TemporaryCredentials as TemporaryCredentials
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from .api import copy as copy
     from .api import copy_dataset as copy_dataset
     from .api import create_dataset as create_dataset
+    from .api import delete_dataset as delete_dataset
     from .api import find_dataset as find_dataset
     from .api import find_or_create_dataset as find_or_create_dataset
     from .api import freeze_dataset as freeze_dataset
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from .api import list_datasets as list_datasets
     from .api import open_s3 as open_s3
     from .api import open_source as open_source
+    from .api import plan_dataset_deletion as plan_dataset_deletion
     from .api import publish_dataset as publish_dataset
     from .api import readme_text as readme_text
     from .api import verify_dataset as verify_dataset
@@ -46,6 +49,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "wait_for_uploads": "_dataset.barriers",
     "DatasetInfo": "api",
+    "DeletionPlan": "api",
     "ObjectBeside": "api",
     "ObjectStat": "api",
     "TemporaryCredentials": "api",
@@ -56,6 +60,7 @@ _EXPORTS = {
     "copy": "api",
     "copy_dataset": "api",
     "create_dataset": "api",
+    "delete_dataset": "api",
     "find_dataset": "api",
     "find_or_create_dataset": "api",
     "freeze_dataset": "api",
@@ -65,6 +70,7 @@ _EXPORTS = {
     "list_datasets": "api",
     "open_s3": "api",
     "open_source": "api",
+    "plan_dataset_deletion": "api",
     "publish_dataset": "api",
     "readme_text": "api",
     "verify_dataset": "api",

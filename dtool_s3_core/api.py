@@ -25,6 +25,7 @@ from ._format import validate
 from ._format.keys import UUID_RE, identifier
 from ._format.uri import parse_base_uri, parse_uri
 from ._format.validate import check_dataset_name
+from ._ops.delete import DeletionPlan, delete, plan_deletion
 from ._ops.finding import (
     DatasetInfo,
     deterministic_uuid,
@@ -43,6 +44,7 @@ from .config import S3Config, override, resolve_config, settings_of
 
 __all__ = [
     "DatasetInfo",
+    "DeletionPlan",
     "ObjectBeside",
     "ObjectStat",
     "TemporaryCredentials",
@@ -53,6 +55,7 @@ __all__ = [
     "copy",
     "copy_dataset",
     "create_dataset",
+    "delete_dataset",
     "deterministic_uuid",
     "find_dataset",
     "find_or_create_dataset",
@@ -65,6 +68,7 @@ __all__ = [
     "open_frozen",
     "open_s3",
     "open_source",
+    "plan_dataset_deletion",
     "publish_dataset",
     "readme_text",
     "verify_dataset",
@@ -305,6 +309,38 @@ def verify_dataset(
     if not uri.startswith("s3://"):
         return verify_local(open_frozen(uri, config_path))
     return verify_s3(open_s3(uri, config_path), deep, etags, progress)
+
+
+def plan_dataset_deletion(uri: str, config_path: str | None = None) -> DeletionPlan:
+    """Say what :func:`delete_dataset` would delete at ``uri`` (to confirm it); nothing changes.
+
+    :raises ConfigurationError: if ``uri`` is a bucket or names no dataset UUID
+    :raises ObjectNotFound: if there is no dataset, nor anything left of one, at ``uri``
+    :raises DatasetStateError: if an object of the dataset is locked (S3 Object Lock retention
+                               or legal hold)
+    """
+    return plan_deletion(open_s3(uri, config_path))
+
+
+def delete_dataset(
+    uri: str, config_path: str | None = None, plan: DeletionPlan | None = None
+) -> DeletionPlan:
+    """Delete the S3 dataset at ``uri``, frozen or proto, with every object it has; return what
+    was there.
+
+    Its admin metadata go first, so an interrupted deletion never leaves a dataset that is
+    listed; calling this again on what is left finishes the job. Multipart uploads in progress
+    under its prefix are aborted. In a versioned bucket the objects get delete markers (older
+    versions stay, as the bucket's lifecycle rules decide).
+
+    :param plan: what :func:`plan_dataset_deletion` found (default: look now)
+    :raises: as :func:`plan_dataset_deletion`
+    """
+    dataset = open_s3(uri, config_path)
+    if plan is None:
+        plan = plan_deletion(dataset)
+    delete(dataset, plan)
+    return plan
 
 
 # -- the bucket around the datasets ------------------------------------------------------------

@@ -90,15 +90,18 @@ def redact_url(url: str | None) -> str | None:
     return f"{scheme}://{shown}" if separator else shown
 
 
-def damaged(where: str, problem: str) -> DatasetStateError:
+def damaged(where: str, problem: str, dataset_uri: str | None = None) -> DatasetStateError:
     """Return the error for a dataset object that exists but cannot be read (e.g. broken JSON).
 
     :param where: the ``s3://`` URL of the object
     :param problem: what is wrong with it, e.g. ``"is not valid JSON (...)"``
+    :param dataset_uri: the URI of the S3 dataset, where ``dtool s3 rm`` can delete it (not for
+                        a damaged registration, whose prefix is lost)
     """
+    how = f" with 'dtool s3 rm {dataset_uri}'" if dataset_uri else ""
     return DatasetStateError(
         f"{where} {problem}: the dataset is damaged; restore that object from a copy of the "
-        "dataset, or delete the dataset"
+        f"dataset, or delete the dataset{how}"
     )
 
 

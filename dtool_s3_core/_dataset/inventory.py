@@ -217,6 +217,7 @@ class Inventory:
             raise errors.damaged(
                 object_url(self._client.bucket, key),
                 f"has a handle {validate.shown(handle)} that {problem}",
+                object_url(self._client.bucket, self._layout.uuid),
             )
         return Item(
             identifier=ident,
@@ -234,5 +235,6 @@ class Inventory:
             raise errors.damaged(
                 object_url(self._client.bucket, self._layout.item(ident)),
                 f"has a checksum {validate.shown(value)} that is not an MD5",
+                object_url(self._client.bucket, self._layout.uuid),
             )
         return str(value)

@@ -74,7 +74,7 @@ class DatasetObjects:
         try:
             return read()
         except Invalid as exc:
-            raise errors.damaged(self.where(key), str(exc)) from exc
+            raise errors.damaged(self.where(key), str(exc), self.uri) from exc
 
     # -- layout and admin metadata -----------------------------------------------------------------
 
@@ -122,7 +122,7 @@ class DatasetObjects:
         if not checked and registry.read_admin_metadata(self.client, layout, fresh=True):
             raise errors.DatasetStateError(
                 f"a dataset already exists at {self.uri}: use 'dtool cp --resume' to finish an "
-                "interrupted copy, or delete it first"
+                f"interrupted copy, or delete it first with 'dtool s3 rm {self.uri}'"
             )
         self.client.put_bytes(layout.registration_key, layout.prefix.encode("utf-8"))
         registry.remember_prefix(self.client, self.uuid, layout.prefix)
@@ -153,6 +153,7 @@ class DatasetObjects:
             raise errors.damaged(
                 self.where(key),
                 f"is over the limit of {validate.LIMITS[kind]} bytes for this object",
+                self.uri,
             )
         return found[0]
 
@@ -201,6 +202,7 @@ class DatasetObjects:
                 raise errors.damaged(
                     self.where(key_of(name)),
                     f"names {kind} {validate.shown(name)}, which {problem}",
+                    self.uri,
                 )
         return names
 

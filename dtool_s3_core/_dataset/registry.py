@@ -68,6 +68,13 @@ def forget_admin(client: S3Client, uuid: str) -> None:
         _CACHES.admin.pop(_cache_key(client, uuid), None)
 
 
+def forget_dataset(client: S3Client, uuid: str) -> None:
+    """Drop what is cached of a dataset that was deleted (its UUID may be registered again)."""
+    with _CACHES.lock:
+        _CACHES.prefixes.pop(_cache_key(client, uuid), None)
+        _CACHES.admin.pop(_cache_key(client, uuid), None)
+
+
 def registered_prefix(client: S3Client, uuid: str) -> str | None:
     """Return the prefix recorded in ``dtool-<uuid>``, or None if the dataset is not registered."""
     key = _cache_key(client, uuid)
@@ -142,7 +149,8 @@ def read_admin_metadata(
         admin = parse_admin_metadata(*found)
         manifest.check_admin(admin, layout.uuid)
     except errors.DatasetStateError as exc:
-        raise errors.damaged(object_url(client.bucket, layout.admin_metadata), str(exc)) from exc
+        where = object_url(client.bucket, layout.admin_metadata)
+        raise errors.damaged(where, str(exc), object_url(client.bucket, layout.uuid)) from exc
     remember_admin(client, layout.uuid, admin)
     return dict(admin)
 

@@ -104,8 +104,13 @@ def exists_error(uri: str, frozen: bool, resume_with: str) -> errors.DatasetStat
     what = "a frozen copy" if frozen else "an interrupted copy"
     return errors.DatasetStateError(
         f"a dataset already exists at {uri} ({what}): copy with {resume_with} to finish or "
-        "reuse it, or delete it first"
+        f"reuse it, or delete it first{deleted_with(uri)}"
     )
+
+
+def deleted_with(uri: str) -> str:
+    """`` with 'dtool s3 rm <uri>'`` for an S3 dataset, nothing for a local one."""
+    return f" with 'dtool s3 rm {uri}'" if uri.startswith("s3://") else ""
 
 
 # -- is the destination a copy of the source? ----------------------------------------------------
@@ -177,7 +182,7 @@ def check_identity(uri: str, source_admin: Mapping[str, Any], found: Mapping[str
     if differences:
         raise errors.DatasetStateError(
             f"{uri} holds another dataset with the source's UUID ({', '.join(differences)}): "
-            "delete it, or copy to another base URI"
+            f"delete it{deleted_with(uri)}, or copy to another base URI"
         )
 
 
@@ -197,13 +202,13 @@ def check_frozen_copy(
     if problems:
         raise errors.DatasetStateError(
             f"the frozen dataset at {uri} has another manifest than the source "
-            f"({_first(problems)}): delete it, or copy to another base URI"
+            f"({_first(problems)}): delete it{deleted_with(uri)}, or copy to another base URI"
         )
     problems = compare(entries, stored_items())
     if problems:
         raise errors.DatasetStateError(
             f"the frozen copy at {uri} does not match the source ({_first(problems)}): a copy "
-            "cannot repair a frozen dataset; delete it and copy again"
+            f"cannot repair a frozen dataset; delete it{deleted_with(uri)} and copy again"
         )
 
 

@@ -9,6 +9,7 @@ several parts in flight within a byte budget, through the fast transport where t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -184,3 +185,38 @@ def copy_in_parts(
             client.cancel.check()
             upload.copy_part(number, source, first, min(first + part_size, size) - 1)
         return upload.complete()
+
+
+#: Pages of a listing of unfinished uploads before it is stopped as endless (1000 uploads a page).
+MAX_UPLOAD_PAGES = 10_000
+
+
+def unfinished_uploads(client: S3Client, prefix: str) -> list[tuple[str, str]]:
+    """Return (key, upload id) of every multipart upload in progress under ``prefix``.
+
+    :raises TransferFailed: for a listing that does not end (a truncated page without markers)
+    """
+    found: list[tuple[str, str]] = []
+    markers: dict[str, str] = {}
+    for _ in range(MAX_UPLOAD_PAGES):
+        response = client.call("list_multipart_uploads", Prefix=prefix, **markers)
+        found += [(str(u["Key"]), str(u["UploadId"])) for u in response.get("Uploads", [])]
+        if not response.get("IsTruncated"):
+            return found
+        following = {
+            "KeyMarker": str(response.get("NextKeyMarker") or ""),
+            "UploadIdMarker": str(response.get("NextUploadIdMarker") or ""),
+        }
+        if not following["KeyMarker"] or following == markers:
+            break
+        markers = following
+    raise errors.TransferFailed(
+        f"the server did not end its listing of the uploads under "
+        f"{object_url(client.bucket, prefix)}: the server is at fault; report it to its operator"
+    )
+
+
+def abort_upload(client: S3Client, key: str, upload_id: str) -> None:
+    """Abort one multipart upload; one that has ended meanwhile is no error."""
+    with contextlib.suppress(errors.ObjectNotFound):
+        client.call("abort_multipart_upload", key, UploadId=upload_id)

@@ -405,7 +405,7 @@ def test_copying_onto_an_existing_dataset(
         copy_dataset(frozen_uri, f"s3://{bucket}")
     assert str(info.value) == (
         f"a dataset already exists at {frozen_uri} (a frozen copy): copy with resume=True "
-        "to finish or reuse it, or delete it first"
+        f"to finish or reuse it, or delete it first with 'dtool s3 rm {frozen_uri}'"
     )
     assert objects(s3, bucket) == before
 
@@ -549,11 +549,12 @@ def test_readme_in_the_bucket_that_is_not_utf8(
     )
 
 
-DAMAGED = (
-    "is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 "
-    "(char 1)): the dataset is damaged; restore that object from a copy of the dataset, or "
-    "delete the dataset"
-)
+def damaged(uri: str) -> str:
+    return (
+        "is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 "
+        "(char 1)): the dataset is damaged; restore that object from a copy of the dataset, or "
+        f"delete the dataset with 'dtool s3 rm {uri}'"
+    )
 
 
 @pytest.mark.parametrize("name", ["dtool", "manifest.json"])
@@ -565,12 +566,13 @@ def test_corrupted_json_object(
     key = key_of(frozen_uri, name)
     s3.client().put_object(Bucket=bucket, Key=key, Body=b"{broken")
     result = dtool.run("summary", frozen_uri, check=False)
-    assert error_line(result) == f"Error: s3://{bucket}/{key} {DAMAGED}"
+    assert error_line(result) == f"Error: s3://{bucket}/{key} {damaged(frozen_uri)}"
     listing = dtool.run("ls", "-q", f"s3://{bucket}")
     expected = [other] if name == "dtool" else sorted([other, frozen_uri])
     assert listing.stdout.split() == expected
     if name == "dtool":
-        assert f"skipping a damaged dataset: s3://{bucket}/{key} {DAMAGED}" in listing.stderr
+        shown = f"skipping a damaged dataset: s3://{bucket}/{key} {damaged(frozen_uri)}"
+        assert shown in listing.stderr
 
 
 @pytest.mark.parametrize("name", ["structure.json", "fragment"])
@@ -585,7 +587,7 @@ def test_corrupted_json_object_of_a_proto_dataset(
     )
     s3.client().put_object(Bucket=bucket, Key=key, Body=b"{broken")
     result = dtool.run("freeze", proto_uri, check=False)
-    assert error_line(result) == f"Error: s3://{bucket}/{key} {DAMAGED}"
+    assert error_line(result) == f"Error: s3://{bucket}/{key} {damaged(proto_uri)}"
     assert frozen_datasets(s3, bucket) == []
     assert not any(key.endswith("/manifest.json") for key in objects(s3, bucket))
 

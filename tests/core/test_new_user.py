@@ -166,7 +166,8 @@ def test_an_existing_destination_names_the_dtool_s3_cp_command(
     line = one_line_error(dtool.run("s3", "cp", str(local), f"s3://{bucket}", check=False))
     assert line == (
         f"Error: a dataset already exists at {first[-1]} (a frozen copy): copy with "
-        f"'dtool s3 cp --resume {local} s3://{bucket}' to finish or reuse it, or delete it first"
+        f"'dtool s3 cp --resume {local} s3://{bucket}' to finish or reuse it, or delete it first "
+        f"with 'dtool s3 rm {first[-1]}'"
     )
     resumed = dtool("s3", "cp", "--resume", str(local), f"s3://{bucket}").splitlines()
     assert resumed[0].endswith(f"; {len(SOURCE_FILES)} skipped (already present)")

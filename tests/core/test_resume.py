@@ -134,7 +134,8 @@ def test_another_dataset_with_the_same_uuid_is_refused(
     line = refused(resume(dtool, src_uri, f"s3://{dest}"))
     assert line == (
         f"Error: s3://{dest}/{uuid_of(src_uri)} holds another dataset with the source's UUID "
-        "(name 'other' is not the source's 'ds'): delete it, or copy to another base URI"
+        f"(name 'other' is not the source's 'ds'): delete it with 'dtool s3 rm s3://{dest}/"
+        f"{uuid_of(src_uri)}', or copy to another base URI"
     )
     assert objects(s3, dest) == before
 
@@ -149,7 +150,7 @@ def test_a_frozen_copy_that_lost_an_item_is_refused(
     line = refused(resume(dtool, src_uri, f"s3://{dest}"))
     assert line == (
         f"Error: the frozen copy at {uri} does not match the source (missing item: 'b.txt'): a "
-        "copy cannot repair a frozen dataset; delete it and copy again"
+        f"copy cannot repair a frozen dataset; delete it with 'dtool s3 rm {uri}' and copy again"
     )
     assert objects(s3, dest) == before
 
@@ -164,7 +165,7 @@ def test_a_frozen_copy_with_an_overwritten_item_is_refused(
     line = refused(resume(dtool, src_uri, f"s3://{dest}"))
     assert line == (
         f"Error: the frozen copy at {uri} does not match the source (ETag differs: 'a.txt'): a "
-        "copy cannot repair a frozen dataset; delete it and copy again"
+        f"copy cannot repair a frozen dataset; delete it with 'dtool s3 rm {uri}' and copy again"
     )
     assert objects(s3, dest) == before
 
@@ -183,7 +184,7 @@ def test_a_frozen_dataset_with_another_manifest_is_refused(
     line = refused(resume(dtool, src_uri, f"s3://{dest}"))
     assert line == (
         f"Error: the frozen dataset at {uri} has another manifest than the source (size differs: "
-        "'b.txt'): delete it, or copy to another base URI"
+        f"'b.txt'): delete it with 'dtool s3 rm {uri}', or copy to another base URI"
     )
     assert objects(s3, dest) == before
 
