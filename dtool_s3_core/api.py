@@ -31,6 +31,7 @@ from ._ops.finding import (
     find_dataset,
     find_or_create_dataset,
     list_datasets,
+    uuid_endpoint,
 )
 from ._ops.results import CopyResult, Progress, copy_result
 from ._ops.sources import LocalSource, S3Source, Source
@@ -67,6 +68,7 @@ __all__ = [
     "open_source",
     "publish_dataset",
     "readme_text",
+    "uuid_endpoint",
     "verify_dataset",
 ]
 
