@@ -150,8 +150,12 @@ def test_deterministic_uuids_never_change() -> None:
         deterministic_uuid("bucket", "", "results2", endpoint_url=None),
     }
     assert len(others | {aws, local, salted}) == 6
-    with pytest.raises(ConfigurationError, match="salt 'a b' is not 1-80 letters"):
+    with pytest.raises(ConfigurationError) as caught:
         deterministic_uuid("bucket", "", "results", endpoint_url=None, salt="a b")
+    assert str(caught.value) == (
+        "the dataset UUID salt 'a b' is not 1-80 letters, digits, '-', '_' or '.': choose one "
+        "such as 'site-a'"
+    )
 
 
 def test_the_endpoint_in_uuids_is_normalised() -> None:

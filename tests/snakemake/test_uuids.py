@@ -126,3 +126,18 @@ def test_uuids_differ_per_endpoint_and_a_resumed_old_dataset_is_continued(
         "freeze_marker(uri, readme=...) there (frozen(uri) is the marker as an input)"
     ) in output
     assert "DeprecationWarning" in output
+
+
+def test_a_bad_uuid_salt_is_one_line(workflow: Workflow) -> None:
+    workflow.write('rule all:\n    input: storage.dtool("dtool://some-bucket/results/a.txt")\n')
+
+    result = workflow.run("-c1", "--storage-dtool-uuid-salt", "lab 7", check=False)
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (
+        "the dtool storage plugin's uuid_salt 'lab 7' is not 1-80 letters, digits, '-', '_' or "
+        "'.' (from --storage-dtool-uuid-salt, SNAKEMAKE_STORAGE_DTOOL_UUID_SALT or uuid_salt= "
+        "in the Snakefile): choose one such as 'site-a'"
+    ) in output
+    assert "Traceback" not in output
