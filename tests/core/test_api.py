@@ -37,6 +37,7 @@ from dtool_s3_core import (
     verify_dataset,
     wait_for_uploads,
 )
+from dtool_s3_core._dataset.dataset import S3Dataset
 from dtool_s3_core._ops.finding import AWS_ENDPOINT, legacy_uuid
 from dtool_s3_core.api import deterministic_uuid, uuid_endpoint
 from dtool_s3_core.errors import BucketNotFound, ConfigurationError, DatasetStateError
@@ -208,6 +209,26 @@ def test_the_dataset_made_for_a_name_wins_over_namesakes(configured: str) -> Non
 
     assert find_dataset(base, "twin", listing=no_listing) == own
     assert find_or_create_dataset(base, "twin", listing=no_listing) == (own, False)
+
+
+def test_salted_names_and_datasets_of_release_0_1_0(configured: str, s3: S3Server) -> None:
+    base = f"s3://{configured}"
+    salted, _ = find_or_create_dataset(base, "salted", salt="site-a")
+    assert salted.uuid == deterministic_uuid(
+        configured, "", "salted", endpoint_url=s3.endpoint_url, salt="site-a"
+    )
+    # A proto dataset made under 0.1.0's rule, and a namesake another tool made since.
+    old = S3Dataset(resolve_config(configured), legacy_uuid(configured, "", "old"))
+    admin = dtoolcore.generate_admin_metadata("old")
+    admin["uuid"] = old.uuid
+    old.create_proto(admin)
+    create_dataset("old", base)
+
+    def no_listing() -> list[Any]:
+        raise AssertionError("a dataset of 0.1.0's rule needs no listing")
+
+    found, created = find_or_create_dataset(base, "old", listing=no_listing)
+    assert (found.uri, found.frozen, created) == (old.uri, False, False)
 
 
 def test_several_namesakes_are_an_error_that_names_them(configured: str) -> None:
