@@ -32,6 +32,7 @@ from ._ops.finding import (
     find_dataset,
     find_or_create_dataset,
     list_datasets,
+    uuid_endpoint,
 )
 from ._ops.results import CopyResult, Progress, copy_result
 from ._ops.sources import LocalSource, S3Source, Source
@@ -71,6 +72,7 @@ __all__ = [
     "plan_dataset_deletion",
     "publish_dataset",
     "readme_text",
+    "uuid_endpoint",
     "verify_dataset",
 ]
 

@@ -1,8 +1,10 @@
 """Finding datasets: listing a base URI, a dataset by name, and the one name -> UUID rule.
 
 A dataset a tool creates for a name (:func:`find_or_create_dataset`) gets a UUID derived from
-the bucket, the dataset prefix and the name, so every process that asks for the name finds or
-creates the same one; :func:`find_dataset` applies the same rule for every caller.
+the S3 endpoint, the bucket, the dataset prefix, the name and an optional salt, so every process
+that asks for the name finds or creates the same one, and the same name on another server (or
+with another salt) gets another UUID; :func:`find_dataset` applies the same rule for every
+caller.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import dtoolcore
 
@@ -44,9 +47,61 @@ class DatasetInfo:
 NAMESPACE = uuid.UUID("0c8f3b96-159c-4e48-9033-f76811e36434")
 
 
-def deterministic_uuid(bucket: str, prefix: str, name: str) -> str:
-    """Return the UUID of the dataset ``name`` created by :func:`find_or_create_dataset` in
-    ``bucket`` with the dataset prefix ``prefix`` (normalised: empty, or ending in '/')."""
+#: The endpoint that stands for AWS in UUIDs: no endpoint configured, or any ``*.amazonaws.com``
+#: host (bucket names are global there, whatever the region).
+AWS_ENDPOINT = "https://s3.amazonaws.com"
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def uuid_endpoint(endpoint_url: str | None) -> str:
+    """Return the endpoint as it enters dataset UUIDs: ``scheme://host[:port]``.
+
+    Scheme and host in lower case, the port only when it is not the scheme's default, no user
+    name or password, no path; :data:`AWS_ENDPOINT` for None and for AWS hosts.
+    """
+    if not endpoint_url:
+        return AWS_ENDPOINT
+    parts = urlsplit(endpoint_url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if host == "amazonaws.com" or host.endswith(".amazonaws.com"):
+        return AWS_ENDPOINT
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    shown = f":{port}" if port is not None and port != _DEFAULT_PORTS.get(scheme) else ""
+    return f"{scheme}://{host}{shown}"
+
+
+def deterministic_uuid(
+    bucket: str, prefix: str, name: str, *, endpoint_url: str | None, salt: str = ""
+) -> str:
+    """Return the UUID of the dataset ``name`` created by :func:`find_or_create_dataset`.
+
+    ``uuid5(NAMESPACE, "<endpoint>/<bucket>/<prefix><name>")``, with ``"#<salt>"`` appended
+    when a salt is given; ``<endpoint>`` is :func:`uuid_endpoint` of ``endpoint_url`` and
+    ``prefix`` the dataset prefix (normalised: empty, or ending in '/').
+
+    :raises ConfigurationError: if the salt is not 1-80 letters, digits, '-', '_' or '.'
+    """
+    text = f"{uuid_endpoint(endpoint_url)}/{bucket}/{prefix}{name}"
+    if salt:
+        if validate.name_problem(salt) is not None:
+            raise errors.ConfigurationError(
+                f"the dataset UUID salt {salt!r} is not 1-80 letters, digits, '-', '_' or '.': "
+                "choose one such as 'site-a'"
+            )
+        text = f"{text}#{salt}"
+    return str(uuid.uuid5(NAMESPACE, text))
+
+
+def legacy_uuid(bucket: str, prefix: str, name: str) -> str:
+    """Return the UUID that release 0.1.0 gave the dataset (no endpoint, no salt).
+
+    Datasets made that way are still found by their name (see :func:`find_dataset`), so a
+    workflow that was interrupted before an upgrade continues the dataset it began.
+    """
     return str(uuid.uuid5(NAMESPACE, f"s3://{bucket}/{prefix}{name}"))
 
 
@@ -79,26 +134,31 @@ def find_dataset(
     config_path: str | None = None,
     *,
     listing: Callable[[], Iterable[DatasetInfo]] | None = None,
+    salt: str = "",
 ) -> DatasetInfo | None:
     """Return the dataset called ``name`` under ``base_uri``, None if there is none.
 
     The rule, the same for every caller: in a bucket, the dataset that
-    :func:`find_or_create_dataset` made for the name (its UUID is derived from bucket, dataset
-    prefix and name: two GETs, no listing) wins while it bears the name; else the one dataset of
-    that name among all the datasets of the base URI.
+    :func:`find_or_create_dataset` made for the name (its UUID is :func:`deterministic_uuid`
+    of endpoint, bucket, dataset prefix, name and salt: one GET, no listing) wins while it bears
+    the name; then the one release 0.1.0 made for it (:func:`legacy_uuid`, one more GET); else
+    the one dataset of that name among all the datasets of the base URI.
 
     :param listing: returns the datasets of ``base_uri`` as :func:`list_datasets` does, for a
                     caller that keeps them; called only when the rule needs them (default: list
                     them now)
+    :param salt: as given to :func:`find_or_create_dataset`
     :raises DatasetStateError: if several datasets have that name and none was made for it by
                                :func:`find_or_create_dataset`
     """
     where = base_uri
     if base_uri.startswith("s3://"):
         config = resolve_config(parse_uri(base_uri).bucket, config_path)
-        own = _named(S3Dataset(config, _own_uuid(config, name)), name)
-        if own is not None:
-            return own
+        prefix = normalise_prefix(config.dataset_prefix)
+        for ds_uuid in (_own_uuid(config, name, salt), legacy_uuid(config.bucket, prefix, name)):
+            own = _named(S3Dataset(config, ds_uuid), name)
+            if own is not None:
+                return own
         where = f"s3://{config.bucket}"
     infos = listing() if listing is not None else list_datasets(base_uri, config_path)
     matches = [info for info in infos if info.name == name]
@@ -119,18 +179,23 @@ def find_or_create_dataset(
     *,
     creator_username: str | None = None,
     listing: Callable[[], Iterable[DatasetInfo]] | None = None,
+    salt: str = "",
 ) -> tuple[DatasetInfo, bool]:
     """Return the dataset called ``name`` in an S3 bucket, and whether this call created it.
 
     The dataset is found as :func:`find_dataset` finds it (a frozen one is returned as it is);
     if there is none, an empty proto dataset of that name is created.
 
-    A new dataset's UUID is derived from the bucket, the configured dataset prefix and the name
-    (:func:`deterministic_uuid`), so every process that asks for the name (parallel or cluster
-    jobs, separate runs) finds or creates the same dataset: creation is idempotent and race-free
-    without locks, and later lookups need no listing of the bucket.
+    A new dataset's UUID is derived from the bucket's endpoint, the bucket, the configured
+    dataset prefix, the name and ``salt`` (:func:`deterministic_uuid`), so every process that
+    asks for the name (parallel or cluster jobs, separate runs) finds or creates the same
+    dataset: creation is idempotent and race-free without locks, and later lookups need no
+    listing of the bucket. The same name on another endpoint, or with another salt, gets
+    another UUID, so datasets of several sites stay distinct when copied into one archive.
 
     :param listing: as for :func:`find_dataset`
+    :param salt: a workflow's own addition to the UUID rule (1-80 letters, digits, '-', '_',
+                 '.'); every process that writes the dataset must give the same one
     :raises ConfigurationError: for an invalid name, or a base URI that is not ``s3://``
     :raises DatasetStateError: if several datasets have that name, or the dataset made for the
                                name has been renamed
@@ -140,11 +205,11 @@ def find_or_create_dataset(
         raise errors.ConfigurationError(
             f"find_or_create_dataset needs an s3:// base URI, got {base_uri!r}"
         )
-    found = find_dataset(base_uri, name, config_path, listing=listing)
+    found = find_dataset(base_uri, name, config_path, listing=listing, salt=salt)
     if found is not None:
         return found, False
     config = resolve_config(parse_uri(base_uri).bucket, config_path)
-    dataset = S3Dataset(config, _own_uuid(config, name))
+    dataset = S3Dataset(config, _own_uuid(config, name, salt))
     admin = dtoolcore.generate_admin_metadata(name, creator_username)
     admin["uuid"] = dataset.uuid
     try:
@@ -162,8 +227,14 @@ def find_or_create_dataset(
     return info, created
 
 
-def _own_uuid(config: S3Config, name: str) -> str:
-    return deterministic_uuid(config.bucket, normalise_prefix(config.dataset_prefix), name)
+def _own_uuid(config: S3Config, name: str, salt: str) -> str:
+    return deterministic_uuid(
+        config.bucket,
+        normalise_prefix(config.dataset_prefix),
+        name,
+        endpoint_url=config.endpoint_url,
+        salt=salt,
+    )
 
 
 def _named(dataset: S3Dataset, name: str) -> DatasetInfo | None:

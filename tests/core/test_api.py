@@ -37,7 +37,9 @@ from dtool_s3_core import (
     verify_dataset,
     wait_for_uploads,
 )
-from dtool_s3_core.api import deterministic_uuid
+from dtool_s3_core._dataset.dataset import S3Dataset
+from dtool_s3_core._ops.finding import AWS_ENDPOINT, legacy_uuid
+from dtool_s3_core.api import deterministic_uuid, uuid_endpoint
 from dtool_s3_core.errors import BucketNotFound, ConfigurationError, DatasetStateError
 from tests.conftest import use_server
 from tests.support.servers import S3Server
@@ -130,14 +132,39 @@ def test_api_mistakes_are_one_line_errors(configured: str, tmp_path: Path) -> No
 
 
 def test_deterministic_uuids_never_change() -> None:
-    # Datasets made so far are found by this value: it must stay the same forever.
-    assert deterministic_uuid("bucket", "", "results") == "db1c975e-5fc8-51da-a647-7d2187c301ac"
+    # Datasets made so far are found by these values: they must stay the same forever.
+    aws = "8ae7e257-e051-5701-a72b-5aea6266041a"
+    assert deterministic_uuid("bucket", "", "results", endpoint_url=None) == aws
+    for url in ("https://s3.eu-west-1.amazonaws.com", "http://s3.amazonaws.com:80/"):
+        assert deterministic_uuid("bucket", "", "results", endpoint_url=url) == aws
+    local = deterministic_uuid("bucket", "", "results", endpoint_url="http://127.0.0.1:9000")
+    assert local == "86fc273d-9b6f-559c-8b61-4dc0b34708e4"
+    salted = deterministic_uuid(
+        "bucket", "", "results", endpoint_url="http://127.0.0.1:9000", salt="site-a"
+    )
+    assert salted == "3a76917a-4d44-5a0a-b0f3-fffa49be4b78"
+    # Release 0.1.0's rule, still found by name.
+    assert legacy_uuid("bucket", "", "results") == "db1c975e-5fc8-51da-a647-7d2187c301ac"
     others = {
-        deterministic_uuid("bucket2", "", "results"),
-        deterministic_uuid("bucket", "u/me/", "results"),
-        deterministic_uuid("bucket", "", "results2"),
+        deterministic_uuid("bucket2", "", "results", endpoint_url=None),
+        deterministic_uuid("bucket", "u/me/", "results", endpoint_url=None),
+        deterministic_uuid("bucket", "", "results2", endpoint_url=None),
     }
-    assert len(others | {deterministic_uuid("bucket", "", "results")}) == 4
+    assert len(others | {aws, local, salted}) == 6
+    with pytest.raises(ConfigurationError) as caught:
+        deterministic_uuid("bucket", "", "results", endpoint_url=None, salt="a b")
+    assert str(caught.value) == (
+        "the dataset UUID salt 'a b' is not 1-80 letters, digits, '-', '_' or '.': choose one "
+        "such as 'site-a'"
+    )
+
+
+def test_the_endpoint_in_uuids_is_normalised() -> None:
+    assert uuid_endpoint("HTTP://user:secret@Host.Example:80/") == "http://host.example"
+    assert uuid_endpoint("https://h.example:443") == "https://h.example"
+    assert uuid_endpoint("https://h.example:8443") == "https://h.example:8443"
+    assert uuid_endpoint("http://[::1]:9000") == "http://[::1]:9000"
+    assert uuid_endpoint(None) == uuid_endpoint("https://s3.amazonaws.com") == AWS_ENDPOINT
 
 
 def test_small_helpers() -> None:
@@ -153,14 +180,14 @@ def test_small_helpers() -> None:
     assert item_identifier("a/b.txt") == hashlib.sha1(b"a/b.txt").hexdigest()
 
 
-def test_find_or_create_is_idempotent(configured: str) -> None:
+def test_find_or_create_is_idempotent(configured: str, s3: S3Server) -> None:
     base = f"s3://{configured}"
     info, created = find_or_create_dataset(base, "results")
     again, created_again = find_or_create_dataset(base, "results")
 
     assert (created, created_again) == (True, False)
     assert again == info
-    assert info.uuid == deterministic_uuid(configured, "", "results")
+    assert info.uuid == deterministic_uuid(configured, "", "results", endpoint_url=s3.endpoint_url)
     assert info.name == "results" and not info.frozen
     assert [i.uuid for i in list_datasets(base)] == [info.uuid]
     freeze_dataset(info.uri)
@@ -182,6 +209,26 @@ def test_the_dataset_made_for_a_name_wins_over_namesakes(configured: str) -> Non
 
     assert find_dataset(base, "twin", listing=no_listing) == own
     assert find_or_create_dataset(base, "twin", listing=no_listing) == (own, False)
+
+
+def test_salted_names_and_datasets_of_release_0_1_0(configured: str, s3: S3Server) -> None:
+    base = f"s3://{configured}"
+    salted, _ = find_or_create_dataset(base, "salted", salt="site-a")
+    assert salted.uuid == deterministic_uuid(
+        configured, "", "salted", endpoint_url=s3.endpoint_url, salt="site-a"
+    )
+    # A proto dataset made under 0.1.0's rule, and a namesake another tool made since.
+    old = S3Dataset(resolve_config(configured), legacy_uuid(configured, "", "old"))
+    admin = dtoolcore.generate_admin_metadata("old")
+    admin["uuid"] = old.uuid
+    old.create_proto(admin)
+    create_dataset("old", base)
+
+    def no_listing() -> list[Any]:
+        raise AssertionError("a dataset of 0.1.0's rule needs no listing")
+
+    found, created = find_or_create_dataset(base, "old", listing=no_listing)
+    assert (found.uri, found.frozen, created) == (old.uri, False, False)
 
 
 def test_several_namesakes_are_an_error_that_names_them(configured: str) -> None:
@@ -236,7 +283,12 @@ def test_objects_beside_the_datasets(configured: str, s3: S3Server, tmp_path: Pa
     stored.delete()
     assert stored.stat() is None
 
-    for path in (deterministic_uuid(configured, "", "x") + "/data/x", "dtool-x", "../up", ""):
+    for path in (
+        deterministic_uuid(configured, "", "x", endpoint_url=None) + "/data/x",
+        "dtool-x",
+        "../up",
+        "",
+    ):
         with pytest.raises(ConfigurationError, match="object path"):
             ObjectBeside(base, path)
 

@@ -14,6 +14,7 @@ from dtool_s3_core import list_datasets, override, verify_dataset
 from tests.support.servers import S3Server
 
 from .conftest import Workflow, core_settings, dataset_items, frozen_dataset
+from .test_uuids import documented_uuid
 
 WRITER = """
 PARTS = config["parts"].split(",")
@@ -47,6 +48,19 @@ def settings_args(server: S3Server) -> list[str]:
     ]
 
 
+#: The salt as a variable, as Snakemake hands it to cluster jobs.
+SALT_IN_ENV = {"SNAKEMAKE_STORAGE_DTOOL_UUID_SALT": "lab-7"}
+
+SECRET_FLAGS_WARNING = (
+    "--storage-dtool-access-key, --storage-dtool-secret-key on the command line: other users "
+    "can read command lines in process listings, shells keep them in their history, and "
+    "Snakemake writes these settings into cluster jobscripts (which --verbose copies into "
+    ".snakemake/log/); put credentials into dtool's configuration (DTOOL_S3_*_<bucket> or "
+    "dtool.json) instead, or at least into SNAKEMAKE_STORAGE_DTOOL_ACCESS_KEY, "
+    "SNAKEMAKE_STORAGE_DTOOL_SECRET_KEY"
+)
+
+
 def expected_items(parts: list[str], n: int) -> dict[str, bytes]:
     return {f"{p}-{i}.txt": f"{p}-{i}\n".encode() for p in parts for i in range(n)}
 
@@ -69,23 +83,38 @@ def test_separate_snakemake_processes_share_one_dataset(
 ) -> None:
     parts = ["x", "y", "z"]
     items_only = WRITER.format(res=results_bucket, target=ITEMS.format(res=results_bucket))
+    salt = ("--storage-dtool-uuid-salt", "lab-7")
     runs = []
     for part in parts:
         # Separate working directories: separate Snakemake processes, like cluster jobs.
         writer = Workflow(tmp_path / part)
         writer.write(items_only)
         config = ("--config", f"parts={part}", "count=3")
-        runs.append(writer.start("-c2", *settings_args(moto), *config))
+        runs.append(writer.start("-c2", *settings_args(moto), *salt, *config))
     outputs = [run.communicate(timeout=180)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0, 0], outputs
     freezer = Workflow(tmp_path / "freeze")
     freezer.write(WRITER.format(res=results_bucket, target=MARKER.format(res=results_bucket)))
 
-    result = freezer.run("-c1", *settings_args(moto), "--config", "parts=x,y,z", "count=3")
+    result = freezer.run(
+        "-c1", *settings_args(moto), "--config", "parts=x,y,z", "count=3", env=SALT_IN_ENV
+    )
 
     assert "rule make:" not in result.stdout + result.stderr
     uri = frozen_dataset(moto, results_bucket, "shared")
     assert dataset_items(moto, uri) == expected_items(parts, 3)
+    # Every process computed the UUID of the documented rule, salt included.
+    assert uri == f"s3://{results_bucket}/" + documented_uuid(
+        moto.endpoint_url, results_bucket, "shared", "lab-7"
+    )
+    assert uri != f"s3://{results_bucket}/" + documented_uuid(
+        moto.endpoint_url, results_bucket, "shared"
+    )
+    # The secret key was a flag: each run says once what that exposes, and never the secret.
+    for output in (*outputs, result.stdout + result.stderr):
+        lines = [line for line in output.splitlines() if "on the command line" in line]
+        assert lines == [SECRET_FLAGS_WARNING]
+        assert moto.secret_key not in output
 
 
 def _store(server: S3Server, bucket: str, index: int, workdir: str, barrier: Any) -> None:

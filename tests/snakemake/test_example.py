@@ -20,6 +20,7 @@ from .conftest import (
     make_input,
     oracle_runner,
 )
+from .test_uuids import documented_uuid
 
 EXAMPLE = ROOT / "integrations" / "snakemake" / "example"
 
@@ -83,3 +84,42 @@ def test_example_script_runs_on_its_own() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "dtool verify passed" in result.stderr
+
+
+def test_the_storage_directive_example_of_the_readme_runs(
+    moto: S3Server, raw_bucket: str, results_bucket: str, workflow: Workflow, tmp_path: Path
+) -> None:
+    readme = (ROOT / "integrations" / "snakemake" / "README.md").read_text()
+    section = readme.split("## The `storage:` directive", 1)[1]
+    snakefile = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'storage:\n    provider="dtool",' in snakefile
+    make_input(moto, raw_bucket, tmp_path, name="reads-2024")
+    workflow.env.update(
+        {
+            "SNAKEMAKE_STORAGE_DTOOL_ENDPOINT_URL": moto.endpoint_url,
+            "SNAKEMAKE_STORAGE_DTOOL_ACCESS_KEY": moto.access_key,
+            "SNAKEMAKE_STORAGE_DTOOL_SECRET_KEY": moto.secret_key,
+        }
+    )
+    workflow.write(
+        snakefile.replace("dtool://raw-data/", f"dtool://{raw_bucket}/").replace(
+            "dtool://results/", f"dtool://{results_bucket}/"
+        )
+    )
+
+    result = workflow.run("-c2")
+
+    uri = frozen_dataset(moto, results_bucket, "alignments")
+    # The directive's uuid_salt is part of the UUID, as the README's rule says.
+    assert uri == f"s3://{results_bucket}/" + documented_uuid(
+        moto.endpoint_url, results_bucket, "alignments", "lab-42"
+    )
+    assert dataset_items(moto, uri) == {
+        relpath.removeprefix("reads/").replace(".fq", ".bam"): complement(text).encode()
+        for relpath, text in READS.items()
+    }
+    key = f"{uri.rsplit('/', 1)[1]}/README.yml"
+    assert moto.client().get_object(Bucket=results_bucket, Key=key)["Body"].read() == (
+        b"project: alignments\n"
+    )
+    assert moto.secret_key not in result.stdout + result.stderr + workflow.logs()

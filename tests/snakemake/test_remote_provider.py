@@ -105,9 +105,9 @@ def test_a_setting_given_twice_is_refused() -> None:
         RemoteProvider(endpoint_url="http://a", host="http://b")
 
 
-def test_frozen_is_the_input_and_refuses_a_readme() -> None:
+def test_frozen_refuses_other_keywords() -> None:
     with pytest.raises(TypeError, match=r"freeze_marker\(uri, readme=\.\.\.\)"):
-        RemoteProvider().frozen("s3://bucket/results", readme="x")
+        RemoteProvider().frozen("s3://bucket/results", title="x")
 
 
 # Snakemake 7 keywords, the secret written into the Snakefile (as Snakemake 7 users did), and the

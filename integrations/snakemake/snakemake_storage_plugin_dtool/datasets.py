@@ -5,9 +5,10 @@ kept. Proto datasets change while the workflow runs, so their state is read agai
 
 Which dataset a name means, and how an output dataset is created, is dtool_s3_core's rule
 (:func:`dtool_s3_core.find_dataset`, :func:`dtool_s3_core.find_or_create_dataset`): output
-datasets get a UUID derived from bucket, prefix and name, so every process that writes into the
-dataset "results" of a bucket (local jobs, cluster jobs, several Snakemake invocations) creates
-or finds the *same* dataset, and finding it is two GETs instead of a scan of the bucket. This
+datasets get a UUID derived from endpoint, bucket, prefix, name and the ``uuid_salt`` setting,
+so every process that writes into the dataset "results" of a bucket (local jobs, cluster jobs,
+several Snakemake invocations) creates or finds the *same* dataset, and finding it is a GET or
+two instead of a scan of the bucket. This
 module only remembers the answers: a name's UUID, and one listing per bucket for the names of
 datasets that other tools made.
 """
@@ -78,9 +79,14 @@ class Datasets:
     """Dataset lookups for one storage provider (one set of settings), thread-safe."""
 
     def __init__(
-        self, overrides: dict[str, Any], config_path: str | None, logger: logging.Logger
+        self,
+        overrides: dict[str, Any],
+        config_path: str | None,
+        logger: logging.Logger,
+        salt: str = "",
     ) -> None:
         self._overrides = overrides
+        self._salt = salt
         self._logger = logger
         self.config_path = config_path
         self._lock = threading.RLock()
@@ -155,7 +161,11 @@ class Datasets:
             return known
         with self.scope():
             info = find_dataset(
-                f"s3://{bucket}", name, self.config_path, listing=partial(self._listing, bucket)
+                f"s3://{bucket}",
+                name,
+                self.config_path,
+                listing=partial(self._listing, bucket),
+                salt=self._salt,
             )
         return None if info is None else self._remember_name(bucket, name, info.uuid)
 
@@ -193,7 +203,11 @@ class Datasets:
                 )
             with self.scope():
                 info, created = find_or_create_dataset(
-                    f"s3://{bucket}", ref, self.config_path, listing=partial(self._listing, bucket)
+                    f"s3://{bucket}",
+                    ref,
+                    self.config_path,
+                    listing=partial(self._listing, bucket),
+                    salt=self._salt,
                 )
             if created:
                 self._logger.info(f"Created proto dataset '{ref}' ({info.uri})")

@@ -55,12 +55,13 @@ def _valid_names() -> str:
     return ", ".join((*_FLAGS, *SETTINGS))
 
 
-def _deprecated(message: str) -> None:
+def _deprecated(message: str, depth: int = 3) -> None:
     # Snakefiles run in snakemake.workflow's namespace, where Python hides DeprecationWarnings;
     # the Snakefile is the user's program, so the warning is shown as for __main__, at the
-    # Snakefile's line (the caller of RemoteProvider() or remote(), three frames up). The "<...>"
-    # name keeps the warnings module from printing that line: it may hold a literal secret.
-    caller = sys._getframe(3)
+    # Snakefile's line (the caller of RemoteProvider() or remote(), ``depth`` frames up). The
+    # "<...>" name keeps the warnings module from printing that line: it may hold a literal
+    # secret.
+    caller = sys._getframe(depth)
     warnings.warn_explicit(
         message,
         DeprecationWarning,
@@ -152,17 +153,29 @@ class RemoteProvider:
             keep_local=self.keep_local if keep_local is None else keep_local,
         )
 
-    def frozen(self, uri: str, **unexpected: Any) -> Any:
+    def frozen(
+        self, uri: str, readme: str | Mapping[str, Any] | None = None, **unexpected: Any
+    ) -> Any:
         """Return the freeze marker of the dataset ``s3://<bucket>/<name>`` as an *input*.
 
         It exists once the dataset is frozen: put it in ``rule all`` (or any rule that needs
         the whole dataset). The freeze rule's output is :meth:`freeze_marker`.
+
+        ``frozen(uri, readme=...)`` is the previous release's freeze rule output: it still
+        returns exactly ``freeze_marker(uri, readme=...)``, with a DeprecationWarning.
         """
         if unexpected:
             raise TypeError(
                 f"frozen() takes the dataset URI only (got {', '.join(sorted(unexpected))}): "
                 "the freeze rule's output is freeze_marker(uri, readme=...)"
             )
+        if readme is not None:
+            _deprecated(
+                "frozen(uri, readme=...) as the freeze rule's output is deprecated: use "
+                "freeze_marker(uri, readme=...) there (frozen(uri) is the marker as an input)",
+                depth=2,
+            )
+            return self.freeze_marker(uri, readme=readme)
         return self._storage()(self._marker(uri), retrieve=True, keep_local=self.keep_local)
 
     def freeze_marker(self, uri: str, readme: str | Mapping[str, Any] | None = None) -> Any:

@@ -6,11 +6,13 @@ see :func:`core_overrides`. Secrets are ``repr=False``: Snakemake passes them to
 environment variables, never on a command line, and never prints them.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from snakemake_interface_storage_plugins.settings import StorageProviderSettingsBase
 
+from dtool_s3_core import check_dataset_name
 from dtool_s3_core.config import endpoint_problem
 from dtool_s3_core.errors import ConfigurationError, redact_url
 
@@ -51,6 +53,10 @@ class StorageProviderSettings(StorageProviderSettingsBase):  # type: ignore[misc
     retries: str | None = _setting("attempts per S3 request (default 8)")
     config_file: str | None = _setting(
         "dtool JSON config file (default ~/.config/dtool/dtool.json)"
+    )
+    uuid_salt: str | None = _setting(
+        "added to the UUIDs of new output datasets (1-80 letters, digits, '-', '_', '.'), "
+        "e.g. a site name; every process of the workflow must use the same"
     )
 
 
@@ -102,3 +108,30 @@ def _check_endpoint(url: str | None) -> None:
 
 def config_path(settings: StorageProviderSettings | None) -> str | None:
     return getattr(settings, "config_file", None) or None
+
+
+def uuid_salt(settings: StorageProviderSettings | None) -> str:
+    """Return the salt of new datasets' UUIDs ("" for none), refusing one the rule cannot take."""
+    salt = getattr(settings, "uuid_salt", None) or ""
+    if salt:
+        try:
+            # The core's rule for salts is dtool's rule for names.
+            check_dataset_name(salt)
+        except ConfigurationError:
+            raise ConfigurationError(
+                f"the dtool storage plugin's uuid_salt {salt!r} is not 1-80 letters, digits, "
+                "'-', '_' or '.' (from --storage-dtool-uuid-salt, "
+                "SNAKEMAKE_STORAGE_DTOOL_UUID_SALT or uuid_salt= in the Snakefile): choose one "
+                "such as 'site-a'"
+            ) from None
+    return salt
+
+
+#: Settings that are secrets: on Snakemake's command line they end up in its log file.
+SECRETS = ("access_key", "secret_key", "session_token")
+
+
+def secret_flags(argv: Sequence[str]) -> list[str]:
+    """Return the plugin's secret settings given as flags in ``argv`` (a command line)."""
+    flags = [f"--storage-dtool-{name.replace('_', '-')}" for name in SECRETS]
+    return [flag for flag in flags if any(a == flag or a.startswith(f"{flag}=") for a in argv)]
