@@ -73,8 +73,12 @@ class ByteProgress:
         with self._lock:
             self._items, self._size, self._skipped = items, size, skipped
         if self.enabled and self._bar is None:
+            try:
+                live = _live(self)
+            except ImportError:  # rich comes with the cli extra: without it, no bar
+                return
             # Kept before it starts: Ctrl-C while it starts must still find it to erase.
-            self._bar = _Redrawing(_live(self))
+            self._bar = _Redrawing(live)
             self._bar.start()
 
     def advance(self, nbytes: int) -> None:
