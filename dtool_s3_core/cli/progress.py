@@ -7,6 +7,8 @@ still shows it moving. rich is imported only when a bar is drawn: ``dtool`` star
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -109,12 +111,19 @@ class _Redrawing:
 
     def __init__(self, live: Any) -> None:
         self._live = live
+        self._logs: list[tuple[logging.StreamHandler[Any], Any]] = []
         self._started = threading.Event()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dtool-s3-progress", daemon=True)
 
     def start(self) -> None:
+        stderr = sys.stderr
         self._live.start()
+        # dtool logs warnings to the stderr it found at start (logging.basicConfig); while the
+        # bar is drawn they go through rich's stand-in, which prints them above the bar.
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is stderr:
+                self._logs.append((handler, handler.setStream(sys.stderr)))
         self._thread.start()
         # The first frame only once this thread is back to the copy: Ctrl-C as it shows must
         # not land in the middle of starting a thread (a KeyboardInterrupt there breaks
@@ -127,6 +136,8 @@ class _Redrawing:
         if self._thread.is_alive():
             self._thread.join()
         self._live.stop()
+        for handler, stream in self._logs:
+            handler.setStream(stream)
 
     def _run(self) -> None:
         self._started.wait()

@@ -142,3 +142,18 @@ def test_the_bar_is_erased_when_a_copy_stops(
     else:
         assert run.returncode == 1, run.output
         assert shown.startswith("Error: ") and "Traceback" not in shown, shown
+
+
+def test_log_lines_print_above_the_bar(slow: tuple[Dtool, S3Proxy, str], tmp_path: Path) -> None:
+    """``dtool --debug`` logs every request to the stderr it found at start: no frame of the
+    bar may be left in front of a log line."""
+    dtool, _, dest = slow
+    local = local_dataset(tmp_path / "local", "many", dict(list(ITEMS.items())[:4]))
+    run = on_terminal(dtool, 80, "--debug", "s3", "cp", str(local), f"s3://{dest}")
+    screen = screen_of(run, 80)
+    assert run.returncode == 0, run.output[-5000:]
+    assert any(re.search(r"\d+/4 items", frame) for frame in screen.erased)
+    shown = screen.text()
+    assert len(shown) > 10 and " - DEBUG - " in shown[0], shown[:3]
+    assert [row for row in shown if re.search(r"\d+/4 items|ETA", row)] == []
+    assert shown[-2].startswith("transferred 4 of 4 items")
