@@ -157,3 +157,23 @@ def test_log_lines_print_above_the_bar(slow: tuple[Dtool, S3Proxy, str], tmp_pat
     assert len(shown) > 10 and " - DEBUG - " in shown[0], shown[:3]
     assert [row for row in shown if re.search(r"\d+/4 items|ETA", row)] == []
     assert shown[-2].startswith("transferred 4 of 4 items")
+
+
+def test_without_rich_a_copy_on_a_terminal_draws_no_bar(
+    slow: tuple[Dtool, S3Proxy, str], tmp_path: Path
+) -> None:
+    """rich comes with the ``cli`` extra; dtool-cli installed on its own still copies."""
+    dtool, _, dest = slow
+    (tmp_path / "norich" / "rich").mkdir(parents=True)
+    (tmp_path / "norich" / "rich" / "__init__.py").write_text("raise ImportError('no rich')\n")
+    dtool.env["PYTHONPATH"] = os.pathsep.join(
+        [str(tmp_path / "norich"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    local = local_dataset(tmp_path / "local", "many", ITEMS)
+    run = on_terminal(dtool, 80, "s3", "cp", str(local), f"s3://{dest}")
+    screen = screen_of(run, 80)
+    assert run.returncode == 0, run.output
+    assert screen.erased == []
+    summary, uri = screen.text()
+    assert summary.startswith("transferred 40 of 40 items, 60.0 kB in ")
+    assert uri.startswith(f"s3://{dest}/")
