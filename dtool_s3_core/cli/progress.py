@@ -1,8 +1,9 @@
 """A progress bar on a terminal (drawn by rich), fed from the transfer engine's worker threads.
 
-Workers only add to counters under a lock; rich's refresh thread reads them a few times a second
-and redraws, so a copy of many small items costs no terminal output per item and a large item
-still shows it moving. rich is imported only when a bar is drawn: ``dtool`` starts without it.
+Workers only add to counters under a lock; a thread of this module reads them a few times a
+second and has rich redraw the bar, so a copy of many small items costs no terminal output per
+item and a large item still shows it moving. rich is imported only when a bar is drawn: ``dtool``
+starts without it.
 """
 
 from __future__ import annotations
