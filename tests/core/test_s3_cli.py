@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from tests.conftest import (
     make_source_dataset,
     use_server,
 )
+from tests.core.test_progress_cli import on_screen
 from tests.core.test_tls import wrong_name_server  # noqa: F401 (a fixture)
 from tests.support.proxy import S3Proxy
 from tests.support.servers import S3Server
@@ -405,42 +404,13 @@ def test_progress_moves_in_bytes_during_a_large_item_on_a_tty(
     )
     proxy.latency = 0.2
     local = local_dataset(tmp_path / "local", "big", {"big.bin": os.urandom(64 * 1024 * 1024)})
-    output = run_in_pty(dtool, "s3", "cp", str(local), f"s3://{dest}")
-    frames = output.replace("\x1b[K", "").split("\r")
-    shown = re.compile(r"\] +\d+% ([\d.]+ [kMG]?B)/67\.1 MB")
-    done = [m.group(1) for f in frames if (m := shown.search(f))]
-    moving = {d for d in done if d not in ("0 B", "67.1 MB")}
-    assert len(moving) >= 2, frames
-    assert all("0/1 items" in f for f in frames if "% " in f and "67.1 MB/67.1 MB" not in f)
-    lines = [line.strip() for line in "\n".join(frames).splitlines() if line.strip()]
-    assert lines[-2].startswith("transferred 1 of 1 items, 67.1 MB in ")
-    assert lines[-1].startswith(f"s3://{dest}/")
-    verified = run_in_pty(dtool, "s3", "verify", "--deep", lines[-1]).replace("\x1b[K", "")
-    shown_lines = [x.strip() for x in verified.replace("\r", "\n").splitlines() if x.strip()]
-    assert shown_lines[-1] == "All good :)"
-
-
-def run_in_pty(dtool: Dtool, *args: str) -> str:
-    """Run dtool with stdin, stdout and stderr on a pseudo terminal; return what it wrote."""
-    leader, follower = pty.openpty()
-    env = {**os.environ, **dtool.env, "PATH": f"{dtool.bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    process = subprocess.Popen(
-        [str(dtool.bin_dir / "dtool"), *args],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the terminal closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    assert process.wait(timeout=300) == 0, b"".join(chunks).decode(errors="replace")
-    return b"".join(chunks).decode(errors="replace")
+    copied = on_screen(dtool, "s3", "cp", str(local), f"s3://{dest}")
+    shown = re.compile(r"(\d+)% +([\d.]+)/67\.1 MB +(\d)/1 items")
+    frames = [m.groups() for frame in copied.erased if (m := shown.search(frame))]
+    moving = {done for _, done, _ in frames if done not in ("0.0", "67.1")}
+    assert len(moving) >= 2, copied.erased
+    assert all(items == "0" for percent, _, items in frames if percent != "100"), frames
+    summary, uri = copied.text()
+    assert summary.startswith("transferred 1 of 1 items, 67.1 MB in ")
+    assert uri.startswith(f"s3://{dest}/")
+    assert on_screen(dtool, "s3", "verify", "--deep", uri).text() == ["All good :)"]
