@@ -49,6 +49,9 @@ class S3Config:
     session_token: str | None = field(default=None, repr=False)
     profile: str | None = None
     region: str | None = None
+    #: botocore's ``verify``: True checks TLS certificates against the default trust store (or
+    #: ``AWS_CA_BUNDLE``), False does not check them, a path checks them against that CA bundle.
+    verify: bool | str = True
     addressing_style: str = "auto"
     dataset_prefix: str = ""
     publish_expiry: int | None = None
@@ -77,6 +80,7 @@ class S3Config:
             self.session_token,
             self.profile,
             self.region,
+            self.verify,
             self.addressing_style,
             self.checksum_mode,
             self.max_attempts,
@@ -109,6 +113,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("publish_expiry", "DTOOL_S3_PUBLISH_EXPIRY", doc="presigned URL lifetime (s)"),
     Setting("profile", "DTOOL_S3_PROFILE", doc="AWS profile name"),
     Setting("region", "DTOOL_S3_REGION", doc="region"),
+    Setting("verify", "DTOOL_S3_VERIFY", doc="TLS certificate check: true, false or a CA bundle"),
     Setting("addressing_style", "DTOOL_S3_ADDRESSING_STYLE", doc="path, virtual or auto"),
     Setting("max_concurrency", "DTOOL_S3_MAX_CONCURRENCY", doc="parallel requests"),
     Setting("multipart_threshold", "DTOOL_S3_MULTIPART_THRESHOLD", doc="bytes"),
@@ -298,6 +303,14 @@ _SIZES = frozenset({"multipart_threshold", "part_size", "min_rate"})
 
 def _coerce(name: str, value: Any, bucket: str) -> Any:
     kind = str(_FIELD_TYPES[name])
+    if name == "verify":
+        try:
+            return parse_verify(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"DTOOL_S3_VERIFY for bucket '{bucket}' must be true, false or the path of a CA "
+                f"bundle, got {value!r}"
+            ) from None
     try:
         if name in _SIZES:
             return _parse_size(value)
@@ -369,6 +382,7 @@ def _validate(config: S3Config, sources: Mapping[str, str] | None = None) -> Non
             "https://s3.example.org or http://127.0.0.1:9000"
         )
     _validate_region(config, sources or {})
+    _validate_verify(config, sources or {})
     if config.publish_expiry is not None and not 0 < config.publish_expiry <= MAX_PRESIGN_EXPIRY:
         raise ConfigurationError(
             f"DTOOL_S3_PUBLISH_EXPIRY must be between 1 and {MAX_PRESIGN_EXPIRY} seconds "
@@ -398,6 +412,11 @@ def _validate(config: S3Config, sources: Mapping[str, str] | None = None) -> Non
 _REGION = re.compile(r"(?!\d+$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
+def valid_region(region: str) -> bool:
+    """Whether botocore can use ``region`` (integrations check it where they can name the field)."""
+    return _REGION.fullmatch(region) is not None
+
+
 def _validate_region(config: S3Config, sources: Mapping[str, str]) -> None:
     """Refuse a region botocore would refuse with a traceback, naming where it was set."""
     region = config.region
@@ -405,10 +424,46 @@ def _validate_region(config: S3Config, sources: Mapping[str, str]) -> None:
     if not region:
         # botocore's own chain; a profile's region is left to botocore.
         region, source = os.environ.get("AWS_DEFAULT_REGION"), "environment AWS_DEFAULT_REGION"
-    if region and not _REGION.fullmatch(region):
+    if region and not valid_region(region):
         raise ConfigurationError(
             f"the region for bucket '{config.bucket}' must be letters, digits and inner "
             f"hyphens, e.g. eu-west-1, got {region!r} (from {source}): correct it there"
+        )
+
+
+_TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+_FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+
+
+def parse_verify(value: Any) -> bool | str:
+    """Read a ``verify`` value: a boolean word (``true``/``false``, ...) or a CA bundle path.
+
+    :raises ValueError: for a value that is neither a boolean nor a string
+    """
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(value)
+    word = value.strip().lower()
+    if word in _TRUE_WORDS | _FALSE_WORDS:
+        return word in _TRUE_WORDS
+    return value.strip()
+
+
+def verify_problem(verify: bool | str) -> str | None:
+    """Return why a CA bundle path cannot be used here, or None (booleans always can)."""
+    if isinstance(verify, bool) or os.path.isfile(verify) or os.path.isdir(verify):
+        return None
+    return f"{verify!r} is not a file or directory here"
+
+
+def _validate_verify(config: S3Config, sources: Mapping[str, str]) -> None:
+    problem = verify_problem(config.verify)
+    if problem is not None:
+        source = sources.get("verify") or f"DTOOL_S3_VERIFY_{config.bucket}"
+        raise ConfigurationError(
+            f"the TLS verify setting for bucket '{config.bucket}' must be true, false or the "
+            f"path of a CA bundle, but {problem} (from {source}): correct it there"
         )
 
 

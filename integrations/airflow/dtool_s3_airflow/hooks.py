@@ -1,8 +1,9 @@
 """The dtool S3 hook: every S3 and dtool call of the provider, with one connection's settings.
 
-A connection is either of type ``dtool_s3`` (see :mod:`dtool_s3_airflow.connection`) or an
-existing ``aws`` connection of the amazon provider (see :mod:`dtool_s3_airflow._aws`); a
-``dtool_s3`` connection may also name one in ``extra.aws_conn_id`` and add to it. Operators,
+A connection is either of type ``dtools3`` (or its first name ``dtool_s3``, see
+:mod:`dtool_s3_airflow.connection`) or an existing ``aws`` connection of the amazon provider (see
+:mod:`dtool_s3_airflow._aws`); a ``dtools3`` connection may also name one in
+``extra.aws_conn_id`` and add to it. Operators,
 the sensor and the trigger only template their arguments and call the methods here.
 """
 
@@ -24,7 +25,7 @@ from ._aws import aws_settings
 from ._probe import probe
 from .assets import event_extra
 from .connection import ConnectionSettings, is_s3, text
-from .provider_info import UI_FIELD_BEHAVIOUR
+from .provider_info import ALIAS_CONN_TYPE, ALIAS_HOOK_NAME, CONN_TYPE, UI_FIELD_BEHAVIOUR
 
 DEFAULT_CONN_ID = "dtool_s3_default"
 
@@ -42,14 +43,14 @@ def settings_of(own: _Looked, linked: _Looked | None = None) -> ConnectionSettin
 
 
 class DtoolS3Hook(BaseHook):
-    """Access dtool datasets in S3 with the settings of one ``dtool_s3`` or ``aws`` connection.
+    """Access dtool datasets in S3 with the settings of one ``dtools3`` or ``aws`` connection.
 
     :param dtool_s3_conn_id: the Airflow connection id
     """
 
     conn_name_attr = "dtool_s3_conn_id"
     default_conn_name = DEFAULT_CONN_ID
-    conn_type = "dtool_s3"
+    conn_type = CONN_TYPE
     hook_name = "dtool S3"
 
     def __init__(self, dtool_s3_conn_id: str = DEFAULT_CONN_ID) -> None:
@@ -212,6 +213,16 @@ class DtoolS3Hook(BaseHook):
             return "file", urlsplit(uri).path or uri
         dataset = dtool_s3_core.open_s3(uri, config=self.s3_config(uri))
         return f"s3://{dataset.bucket}", dataset.layout.root.rstrip("/")
+
+
+class DtoolS3AliasHook(DtoolS3Hook):
+    """The same hook under the connection type's first name, ``dtool_s3``.
+
+    Airflow keys a hook by its class's ``conn_type``, so each type needs a class of its own.
+    """
+
+    conn_type = ALIAS_CONN_TYPE
+    hook_name = ALIAS_HOOK_NAME
 
 
 def _linked_id(own: _Looked) -> str | None:
