@@ -10,6 +10,7 @@ the sensor and the trigger only template their arguments and call the methods he
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
@@ -28,6 +29,7 @@ from .connection import ConnectionSettings, is_s3, text
 from .provider_info import ALIAS_CONN_TYPE, ALIAS_HOOK_NAME, CONN_TYPE, UI_FIELD_BEHAVIOUR
 
 DEFAULT_CONN_ID = "dtool_s3_default"
+log = logging.getLogger(__name__)
 
 #: A connection with one of (connection, its decoded extra).
 _Looked = tuple[Connection, Mapping[str, Any]]
@@ -74,10 +76,11 @@ class DtoolS3Hook(BaseHook):
         conn = self.get_connection(self.dtool_s3_conn_id)
         own = (conn, conn.extra_dejson)
         linked_id = _linked_id(own)
-        if linked_id is None:
-            return settings_of(own)
-        linked = self.get_connection(linked_id)
-        return settings_of(own, (linked, linked.extra_dejson))
+        linked = None
+        if linked_id is not None:
+            conn = self.get_connection(linked_id)
+            linked = (conn, conn.extra_dejson)
+        return _noted(settings_of(own, linked))
 
     @classmethod
     async def for_trigger(cls, conn_id: str) -> DtoolS3Hook:
@@ -87,7 +90,7 @@ class DtoolS3Hook(BaseHook):
         linked = await _alook(linked_id) if linked_id is not None else None
         hook = cls(conn_id)
         # AssumeRole is a blocking request.
-        hook.settings = await asyncio.to_thread(settings_of, own, linked)
+        hook.settings = _noted(await asyncio.to_thread(settings_of, own, linked))
         return hook
 
     def get_conn(self) -> ConnectionSettings:
@@ -223,6 +226,15 @@ class DtoolS3AliasHook(DtoolS3Hook):
 
     conn_type = ALIAS_CONN_TYPE
     hook_name = ALIAS_HOOK_NAME
+
+
+def _noted(settings: ConnectionSettings) -> ConnectionSettings:
+    """Log that TLS is not checked: botocore silences urllib3's warning for each request."""
+    if settings.verify is False:
+        log.warning(
+            "connection %r: TLS certificates are not verified (verify is false)", settings.conn_id
+        )
+    return settings
 
 
 def _linked_id(own: _Looked) -> str | None:
