@@ -134,6 +134,15 @@ def test_region_keeps_its_first_name() -> None:
     assert settings(extra={"region": "eu-west-2", "region_name": "eu-west-2"}).region == "eu-west-2"
 
 
+def test_a_schema_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        settings(schema="archive")
+    assert (
+        "connection 'c': ignoring its schema (the path of its URI): name buckets in the tasks' "
+        "s3:// URIs, and a key prefix in extra dataset_prefix"
+    ) in caplog.text
+
+
 def test_unknown_extra_fields_are_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         settings(extra={"prefix": "oops/", "region": "x"})

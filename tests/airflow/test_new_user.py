@@ -162,6 +162,8 @@ def test_verify_per_connection_against_a_tls_server(
     if verify is not None:
         assert states["list"] == "success"
         assert xcom(dag_run, "list") == []
+        unchecked = "connection 'tls_s3': TLS certificates are not verified (verify is false)"
+        assert (unchecked in output(capfd, caplog)) == (verify == "false")
         return
     # Without either, the self-signed certificate is refused as before: one line.
     assert states["list"] == "failed"

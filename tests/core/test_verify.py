@@ -3,6 +3,7 @@ against moto over HTTPS with a self-signed certificate."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+from dtool_s3_core.config import resolve_config
+from dtool_s3_core.errors import ConfigurationError
 from tests.conftest import VENV_BIN, Dtool
 from tests.core.test_tls import self_signed
 from tests.support.servers import S3Server, moto_tls_server
@@ -87,4 +90,24 @@ def test_a_missing_ca_bundle_is_one_line_naming_its_setting(
         f"Error: the TLS verify setting for bucket '{bucket}' must be true, false or the path "
         f"of a CA bundle, but '{missing}' is not a file or directory here (from environment "
         f"DTOOL_S3_VERIFY_{bucket}): correct it there"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("false", False), ("TRUE", True), (False, False), ("0", False)]
+)
+def test_boolean_words_from_the_config_file(tmp_path: Path, value: object, expected: bool) -> None:
+    path = tmp_path / "dtool.json"
+    path.write_text(json.dumps({"DTOOL_S3_VERIFY": value}))
+    assert resolve_config("any-bucket", path).verify is expected
+
+
+def test_a_value_of_another_type_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "dtool.json"
+    path.write_text(json.dumps({"DTOOL_S3_VERIFY": 5}))
+    with pytest.raises(ConfigurationError) as info:
+        resolve_config("any-bucket", path)
+    assert str(info.value) == (
+        "DTOOL_S3_VERIFY for bucket 'any-bucket' must be true, false or the path of a CA "
+        "bundle, got 5"
     )
