@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import BaseOperator, Connection
-from dtool_s3_airflow import operators, sensors
+from dtool_s3_airflow import _params, operators, sensors
 from dtool_s3_airflow.connection import ConnectionSettings, buckets_of
 from dtool_s3_airflow.hooks import DtoolS3Hook
 from dtool_s3_airflow.provider_info import get_provider_info
@@ -210,6 +210,50 @@ def test_template_fields_are_constructor_arguments(cls: type[BaseOperator]) -> N
     locations = {"base_uri", "uri", "source_uri", "dest_base_uri", "source_dir"}
     assert locations & set(parameters) <= set(cls.template_fields)
     assert {p for p in parameters if p.endswith("conn_id")} <= set(cls.template_fields)
+
+
+@pytest.mark.parametrize(
+    ("read", "value", "expected"),
+    [
+        (lambda v: _params.flag("freeze", v), "False", False),
+        (lambda v: _params.flag("freeze", v), True, True),
+        (lambda v: _params.whole_number("limit", v, 1), " 25 ", 25),
+        (lambda v: _params.whole_number("limit", v, 1), 7, 7),
+        (_params.expiry, "None", None),
+        (_params.expiry, "", None),
+        (_params.expiry, 3600, 3600),
+    ],
+)
+def test_rendered_parameters_are_read_as_text_or_native(
+    read: Any, value: Any, expected: Any
+) -> None:
+    assert read(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("read", "value", "message"),
+    [
+        (
+            lambda v: _params.flag("freeze", v),
+            "perhaps",
+            "freeze must be true or false, got 'perhaps'",
+        ),
+        (
+            lambda v: _params.whole_number("limit", v, 1),
+            True,
+            "limit must be a whole number of at least 1, got True",
+        ),
+        (
+            _params.expiry,
+            604801,
+            "expiry (seconds) must be a whole number from 1 to 604800, got 604801",
+        ),
+    ],
+)
+def test_bad_rendered_parameters_are_one_line(read: Any, value: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        read(value)
+    assert str(info.value) == message
 
 
 def test_list_limit_is_checked_when_the_dag_is_parsed() -> None:
