@@ -135,7 +135,13 @@ def _build_client(config: S3Config, unsigned: bool) -> tuple[BaseClient, Any]:
         response_checksum_validation=config.checksum_mode,
         tcp_keepalive=True,
     )
-    client = session.client("s3", endpoint_url=config.endpoint_url, config=botocore_config)
+    client = session.client(
+        "s3",
+        endpoint_url=config.endpoint_url,
+        config=botocore_config,
+        # None leaves botocore's chain (AWS_CA_BUNDLE, ~/.aws/config ca_bundle) in charge.
+        verify=None if config.verify is True else config.verify,
+    )
     # Several S3 servers (SeaweedFS among them) insist on Content-MD5 for DeleteObjects, which
     # botocore no longer sends when checksums are only calculated "when required".
     client.meta.events.register("before-sign.s3.DeleteObjects", _add_content_md5)

@@ -71,6 +71,8 @@ def unsupported_reason(config: S3Config, endpoint_url: str, credentials: Any) ->
         return "the endpoint is not an http(s) URL"
     if endpoint_url.startswith("https://") and os.environ.get("AWS_CA_BUNDLE"):
         return "a custom CA bundle (AWS_CA_BUNDLE) is configured"
+    if endpoint_url.startswith("https://") and config.verify is not True:
+        return "TLS verification is off or uses a CA bundle (DTOOL_S3_VERIFY)"
     if _addressing(config, endpoint_url) == "virtual" and not _VALID_HOST_LABEL.match(
         config.bucket
     ):

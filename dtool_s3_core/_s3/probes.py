@@ -227,7 +227,13 @@ def _skipper(checks: list[Check]) -> Callable[..., list[Check]]:
 def _tls(sock: socket.socket, scheme: str, host: str, config: S3Config) -> Check:
     if scheme != "https":
         return Check("OK", "tls", "plain HTTP, no TLS (fine for a local server only)")
-    context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
+    if config.verify is False:
+        return Check("OK", "tls", f"certificate of {host} not checked (DTOOL_S3_VERIFY is false)")
+    bundle = config.verify if isinstance(config.verify, str) else os.environ.get("AWS_CA_BUNDLE")
+    in_directory = bool(bundle) and os.path.isdir(bundle or "")
+    context = ssl.create_default_context(
+        cafile=None if in_directory else bundle or None, capath=bundle if in_directory else None
+    )
     try:
         with context.wrap_socket(sock, server_hostname=host) as tls:
             version = tls.version()

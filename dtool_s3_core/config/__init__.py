@@ -42,7 +42,7 @@ from .model import (
     where,
 )
 from .nearmiss import near_misses
-from .validate import endpoint_problem, validate
+from .validate import endpoint_problem, parse_verify, valid_region, validate, verify_problem
 
 __all__ = [
     "MAX_PRESIGN_EXPIRY",
@@ -56,10 +56,13 @@ __all__ = [
     "explain_config",
     "near_misses",
     "override",
+    "parse_verify",
     "publish_expiry_now",
     "read_config_file",
     "resolve_config",
     "settings_of",
+    "valid_region",
+    "verify_problem",
     "where",
 ]
 
@@ -258,6 +261,13 @@ _SIZES = frozenset({"multipart_threshold", "part_size", "min_rate"})
 
 def _coerce(name: str, value: Any, origin: Origin) -> Any:
     kind = str(_FIELD_TYPES[name])
+    if name == "verify":
+        try:
+            return parse_verify(value)
+        except ValueError:
+            raise ConfigurationError(
+                f"{origin} must be true, false or the path of a CA bundle, got {value!r}"
+            ) from None
     try:
         if name in _SIZES:
             return _parse_size(value)

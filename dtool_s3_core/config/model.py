@@ -61,6 +61,9 @@ class S3Config:
     session_token: str | None = field(default=None, repr=False)
     profile: str | None = None
     region: str | None = None
+    #: botocore's ``verify``: True checks TLS certificates against the default trust store (or
+    #: ``AWS_CA_BUNDLE``), False does not check them, a path checks them against that CA bundle.
+    verify: bool | str = True
     addressing_style: str = "auto"
     dataset_prefix: str = ""
     publish_expiry: int | None = None
@@ -105,6 +108,7 @@ class S3Config:
             self.session_token,
             self.profile,
             self.region,
+            self.verify,
             self.addressing_style,
             self.checksum_mode,
             self.max_attempts,
@@ -137,6 +141,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("publish_expiry", "DTOOL_S3_PUBLISH_EXPIRY", doc="presigned URL lifetime (s)"),
     Setting("profile", "DTOOL_S3_PROFILE", doc="AWS profile name"),
     Setting("region", "DTOOL_S3_REGION", doc="region"),
+    Setting("verify", "DTOOL_S3_VERIFY", doc="TLS certificate check: true, false or a CA bundle"),
     Setting("addressing_style", "DTOOL_S3_ADDRESSING_STYLE", doc="path, virtual or auto"),
     Setting("max_concurrency", "DTOOL_S3_MAX_CONCURRENCY", doc="parallel requests"),
     Setting("multipart_threshold", "DTOOL_S3_MULTIPART_THRESHOLD", doc="bytes"),

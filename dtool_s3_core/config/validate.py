@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, redact_url
@@ -50,6 +51,7 @@ def validate(config: S3Config) -> None:
             "https://s3.example.org or http://127.0.0.1:9000"
         )
     _validate_region(config)
+    _validate_verify(config)
     if config.publish_expiry is not None and not 0 < config.publish_expiry <= MAX_PRESIGN_EXPIRY:
         raise ConfigurationError(
             f"{config.origin('publish_expiry')} must be between 1 and {MAX_PRESIGN_EXPIRY} seconds "
@@ -79,6 +81,11 @@ def validate(config: S3Config) -> None:
 _REGION = re.compile(r"(?!\d+$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
+def valid_region(region: str) -> bool:
+    """Whether botocore can use ``region`` (integrations check it where they can name the field)."""
+    return _REGION.fullmatch(region) is not None
+
+
 def _validate_region(config: S3Config) -> None:
     """Refuse a region botocore would refuse with a traceback, naming where it was set."""
     region = config.region
@@ -87,10 +94,45 @@ def _validate_region(config: S3Config) -> None:
         # botocore's own chain; a profile's region is left to botocore.
         region = os.environ.get("AWS_DEFAULT_REGION")
         source = Origin("AWS_DEFAULT_REGION", ENVIRONMENT)
-    if region and not _REGION.fullmatch(region):
+    if region and not valid_region(region):
         raise ConfigurationError(
             f"the region for bucket '{config.bucket}' must be letters, digits and inner "
             f"hyphens, e.g. eu-west-1, got {region!r} (from {source}): correct it there"
+        )
+
+
+_TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+_FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+
+
+def parse_verify(value: Any) -> bool | str:
+    """Read a ``verify`` value: a boolean word (``true``/``false``, ...) or a CA bundle path.
+
+    :raises ValueError: for a value that is neither a boolean nor a string
+    """
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(value)
+    word = value.strip().lower()
+    if word in _TRUE_WORDS | _FALSE_WORDS:
+        return word in _TRUE_WORDS
+    return value.strip()
+
+
+def verify_problem(verify: bool | str) -> str | None:
+    """Return why a CA bundle path cannot be used here, or None (booleans always can)."""
+    if isinstance(verify, bool) or os.path.isfile(verify) or os.path.isdir(verify):
+        return None
+    return f"{verify!r} is not a file or directory here"
+
+
+def _validate_verify(config: S3Config) -> None:
+    problem = verify_problem(config.verify)
+    if problem is not None:
+        raise ConfigurationError(
+            f"the TLS verify setting for bucket '{config.bucket}' must be true, false or the "
+            f"path of a CA bundle, but {problem} (from {config.origin('verify')}): correct it there"
         )
 
 

@@ -79,7 +79,7 @@ def connection_json(server: S3Server, **extra: object) -> str:
     """
     return json.dumps(
         {
-            "conn_type": "dtool_s3",
+            "conn_type": "dtools3",
             "host": server.endpoint_url,
             "login": server.access_key,
             "password": CANARY,

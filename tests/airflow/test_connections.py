@@ -25,7 +25,7 @@ TOKEN = f"canary-token-{uuid.uuid4().hex}"
 
 def define(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: Any) -> DtoolS3Hook:
     """Define connection ``conn_id`` as Airflow reads it from the environment; return its hook."""
-    fields.setdefault("conn_type", "dtool_s3")
+    fields.setdefault("conn_type", "dtools3")
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
     return DtoolS3Hook(conn_id)
 
@@ -72,7 +72,7 @@ def test_the_test_button_finds_the_hook_by_connection_type(
 
     conn = Connection(
         conn_id="transient_probe",
-        conn_type="dtool_s3",
+        conn_type="dtools3",
         host=endpoints.offsite.endpoint_url,
         login=endpoints.offsite.access_key,
         password=CANARY,

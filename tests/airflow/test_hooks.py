@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import BaseOperator, Connection
-from dtool_s3_airflow import operators, sensors
+from dtool_s3_airflow import _params, operators, sensors
 from dtool_s3_airflow.connection import ConnectionSettings, buckets_of
 from dtool_s3_airflow.hooks import DtoolS3Hook
 from dtool_s3_airflow.provider_info import get_provider_info
@@ -24,7 +24,7 @@ from tests.airflow.conftest import CANARY
 
 
 def settings(extra: dict[str, Any] | None = None, **fields: Any) -> ConnectionSettings:
-    conn = Connection(conn_id="c", conn_type="dtool_s3", **fields)
+    conn = Connection(conn_id="c", conn_type="dtools3", **fields)
     return ConnectionSettings.from_connection(conn, extra or {})
 
 
@@ -36,7 +36,8 @@ def test_connection_fields_map_to_settings() -> None:
         extra={
             "dataset_prefix": "raw/",
             "publish_expiry": "600",
-            "region": "eu-west-1",
+            "region_name": "eu-west-1",
+            "verify": "false",
             "addressing_style": "virtual",
             "session_token": "token-value",
         },
@@ -49,6 +50,7 @@ def test_connection_fields_map_to_settings() -> None:
         "dataset_prefix": "raw/",
         "publish_expiry": 600,
         "region": "eu-west-1",
+        "verify": False,
         "addressing_style": "virtual",
         "profile": None,
     }
@@ -83,12 +85,62 @@ def test_endpoint_precedence(
         ({"extra": {"publish_expiry": -5}}, "publish_expiry must be a whole number"),
         ({"host": "ftp://x"}, "the endpoint must be an http:// or https:// URL"),
         ({"host": f"ftp://key:{CANARY}@x"}, "URL, got 'ftp://\\*\\*\\*@x'"),
+        (
+            {"extra": {"region_name": "eu_west_1"}},
+            "^connection 'c': region_name must be letters, digits and inner hyphens, e.g. "
+            "eu-west-1, got 'eu_west_1': correct the connection's region_name extra$",
+        ),
+        (
+            {"extra": {"region_name": "eu-west-1", "region": "us-east-1"}},
+            "^connection 'c' sets region_name and region to different regions: keep "
+            "region_name only$",
+        ),
+        (
+            {"extra": {"verify": "/no/such/ca.pem"}},
+            "^connection 'c': verify must be true, false or the path of a CA bundle, but "
+            "'/no/such/ca.pem' is not a file or directory here \\(on this worker\\): correct "
+            "the connection's verify extra$",
+        ),
+        (
+            {"extra": {"verify": 0.5}},
+            "^connection 'c': verify must be true, false or the path of a CA bundle, got 0.5: "
+            "correct the connection's verify extra$",
+        ),
     ],
 )
 def test_bad_connections_fail_with_one_line(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message) as info:
         settings(**fields)
     assert "\n" not in str(info.value) and CANARY not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (False, False),
+        ("false", False),
+        ("True", True),
+        (" ", None),
+        (None, None),
+        (__file__, __file__),
+    ],
+)
+def test_verify_takes_a_boolean_or_a_ca_bundle(value: Any, expected: bool | str | None) -> None:
+    assert settings(extra={"verify": value}).verify == expected
+
+
+def test_region_keeps_its_first_name() -> None:
+    assert settings(extra={"region": "eu-west-2"}).region == "eu-west-2"
+    assert settings(extra={"region": "eu-west-2", "region_name": "eu-west-2"}).region == "eu-west-2"
+
+
+def test_a_schema_is_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        settings(schema="archive")
+    assert (
+        "connection 'c': ignoring its schema (the path of its URI): name buckets in the tasks' "
+        "s3:// URIs, and a key prefix in extra dataset_prefix"
+    ) in caplog.text
 
 
 def test_unknown_extra_fields_are_named_in_a_warning(caplog: pytest.LogCaptureFixture) -> None:
@@ -122,17 +174,21 @@ def test_provider_info_declares_the_connection_form() -> None:
 
     manager = ProvidersManager()  # type: ignore[no-untyped-call]
     assert get_provider_info()["package-name"] in manager.providers
-    hook = ProvidersManagerTaskRuntime().hooks["dtool_s3"]  # type: ignore[no-untyped-call]
-    assert hook is not None and hook.hook_class_name == "dtool_s3_airflow.hooks.DtoolS3Hook"
-    behaviour = manager.field_behaviours["dtool_s3"]
-    assert behaviour["relabeling"]["host"] == "Endpoint URL"
-    # Port and Extra are documented fields: the form must show them.
-    assert behaviour["hidden_fields"] == ["schema"]
-    assert DtoolS3Hook.get_ui_field_behaviour() == behaviour
+    hooks = ProvidersManagerTaskRuntime().hooks  # type: ignore[no-untyped-call]
+    assert hooks["dtools3"].hook_class_name == "dtool_s3_airflow.hooks.DtoolS3Hook"
+    # The type's first name, for existing connections.
+    assert hooks["dtool_s3"].hook_class_name == "dtool_s3_airflow.hooks.DtoolS3AliasHook"
+    assert hooks["dtool_s3"].connection_id_attribute_name == "dtool_s3_conn_id"
     widgets = manager.connection_form_widgets
-    for name in ("dataset_prefix", "publish_expiry", "region", "addressing_style", "test_bucket"):
-        assert f"extra__dtool_s3__{name}" in widgets
-    assert "extra__dtool_s3__aws_conn_id" in widgets
+    for conn_type in ("dtools3", "dtool_s3"):
+        behaviour = manager.field_behaviours[conn_type]
+        assert behaviour["relabeling"]["host"] == "Endpoint URL"
+        # Port and Extra are documented fields: the form must show them.
+        assert behaviour["hidden_fields"] == ["schema"]
+        assert DtoolS3Hook.get_ui_field_behaviour() == behaviour
+        names = ("dataset_prefix", "publish_expiry", "region_name", "verify", "addressing_style")
+        for name in (*names, "test_bucket", "aws_conn_id"):
+            assert f"extra__{conn_type}__{name}" in widgets
     assert DtoolS3Hook.default_conn_name == "dtool_s3_default"
 
 
@@ -154,6 +210,50 @@ def test_template_fields_are_constructor_arguments(cls: type[BaseOperator]) -> N
     locations = {"base_uri", "uri", "source_uri", "dest_base_uri", "source_dir"}
     assert locations & set(parameters) <= set(cls.template_fields)
     assert {p for p in parameters if p.endswith("conn_id")} <= set(cls.template_fields)
+
+
+@pytest.mark.parametrize(
+    ("read", "value", "expected"),
+    [
+        (lambda v: _params.flag("freeze", v), "False", False),
+        (lambda v: _params.flag("freeze", v), True, True),
+        (lambda v: _params.whole_number("limit", v, 1), " 25 ", 25),
+        (lambda v: _params.whole_number("limit", v, 1), 7, 7),
+        (_params.expiry, "None", None),
+        (_params.expiry, "", None),
+        (_params.expiry, 3600, 3600),
+    ],
+)
+def test_rendered_parameters_are_read_as_text_or_native(
+    read: Any, value: Any, expected: Any
+) -> None:
+    assert read(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("read", "value", "message"),
+    [
+        (
+            lambda v: _params.flag("freeze", v),
+            "perhaps",
+            "freeze must be true or false, got 'perhaps'",
+        ),
+        (
+            lambda v: _params.whole_number("limit", v, 1),
+            True,
+            "limit must be a whole number of at least 1, got True",
+        ),
+        (
+            _params.expiry,
+            604801,
+            "expiry (seconds) must be a whole number from 1 to 604800, got 604801",
+        ),
+    ],
+)
+def test_bad_rendered_parameters_are_one_line(read: Any, value: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        read(value)
+    assert str(info.value) == message
 
 
 def test_list_limit_is_checked_when_the_dag_is_parsed() -> None:

@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -226,6 +227,41 @@ def _start_moto(log: IO[bytes], log_path: Path) -> tuple[subprocess.Popen[bytes]
             raise
         return proc, endpoint_url
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def moto_tls_server(cert: Path, key: Path, host: str = "localhost") -> Iterator[S3Server]:
+    """Run a moto S3 server on 127.0.0.1 that speaks HTTPS with ``cert`` (for ``host``).
+
+    Its endpoint is ``https://<host>:<port>``; clients must trust ``cert`` or not verify it.
+    """
+    log_dir = Path(tempfile.mkdtemp(prefix="dtool-s3-moto-tls-"))
+    log_path = log_dir / "moto.log"
+    port = free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
+    try:
+        with log_path.open("wb") as log:
+            proc = _spawn([*argv, "-c", str(cert), "-k", str(key)], log=log)
+            try:
+                ready = functools.partial(_tls_answers, port, cert, host)
+                _wait_until(ready, proc, MOTO_START_TIMEOUT, f"moto TLS on {port}", log_path)
+                yield _moto_description(f"https://{host}:{port}")
+            finally:
+                _stop(proc)
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def _tls_answers(port: int, cert: Path, host: str) -> bool:
+    context = ssl.create_default_context(cafile=str(cert))
+    try:
+        with (
+            socket.create_connection((LOOPBACK, port), timeout=2) as sock,
+            context.wrap_socket(sock, server_hostname=host),
+        ):
+            return True
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ as it is, without the amazon provider installed:
                                                        access key id / secret
 ``extra.aws_session_token``                            session token
 ``extra.region_name``                                  region
+``extra.verify`` (false, or a CA bundle path)          TLS verification of S3 requests
 ``extra.service_config.s3.endpoint_url``, else
 ``extra.endpoint_url``, else ``host``                  endpoint URL
 ``extra.config_kwargs.s3.addressing_style``            addressing style
@@ -44,18 +45,21 @@ from .connection import (
     ConnectionSettings,
     addressing_style,
     endpoint,
+    region,
     seconds,
     text,
+    verify,
     warn_unknown,
 )
 
-#: The extra keys read here; the amazon provider's others (verify, ...) are named in a warning.
+#: The extra keys read here; the amazon provider's others are named in a warning.
 AWS_EXTRA_KEYS = frozenset(
     {
         "aws_access_key_id",
         "aws_secret_access_key",
         "aws_session_token",
         "region_name",
+        "verify",
         "endpoint_url",
         "service_config",
         "config_kwargs",
@@ -102,7 +106,8 @@ def aws_settings(conn: Connection, extra: Mapping[str, Any]) -> ConnectionSettin
         session_token=text(extra.get("aws_session_token")),
         dataset_prefix=text(extra.get("dataset_prefix")),
         publish_expiry=seconds(conn_id, extra.get("publish_expiry")),
-        region=text(extra.get("region_name")),
+        region=region(conn_id, extra, "region_name"),
+        verify=verify(conn_id, extra.get("verify")),
         addressing_style=addressing_style(
             conn_id, _section(conn_id, extra, "config_kwargs", "s3").get("addressing_style")
         ),
@@ -171,6 +176,7 @@ def assume_role(
         dataset_prefix=settings.dataset_prefix,
         publish_expiry=settings.publish_expiry,
         region=settings.region,
+        verify=settings.verify,
         addressing_style=settings.addressing_style,
     )
 

@@ -1,16 +1,23 @@
-"""A ``dtool_s3`` Airflow Connection turned into dtool_s3_core's per-bucket settings.
+"""A ``dtools3`` Airflow Connection turned into dtool_s3_core's per-bucket settings.
 
-============================================  ==========================================
-Connection                                    dtool_s3_core setting
-============================================  ==========================================
-``extra.endpoint_url``, else ``host`` (+port)  ``endpoint_url`` (``https://`` if no scheme)
-``login`` / ``password``                      ``access_key_id`` / ``secret_access_key``
-``extra.session_token``                       ``session_token``
-``extra.dataset_prefix``                      ``dataset_prefix``
-``extra.publish_expiry``                      ``publish_expiry`` (seconds)
-``extra.region``                              ``region``
-``extra.addressing_style``                    ``addressing_style`` (auto, path, virtual)
-============================================  ==========================================
+``dtool_s3`` is the type's first name and still works. The connection may be written as JSON or
+as a URI: ``dtools3://KEY:SECRET@HOST:PORT/?region_name=eu-west-1`` (``dtools3://http://...`` for
+a plain-HTTP endpoint). A ``dtool_s3://`` URI cannot be read by Airflow at all (``_`` is not
+allowed in a URI scheme); it is refused in one line instead of running without settings.
+
+==============================================  ==========================================
+Connection                                      dtool_s3_core setting
+==============================================  ==========================================
+``extra.endpoint_url``, else ``host`` (+port)   ``endpoint_url`` (``https://`` if no scheme)
+``login`` / ``password``                        ``access_key_id`` / ``secret_access_key``
+``extra.session_token``                         ``session_token``
+``extra.dataset_prefix``                        ``dataset_prefix``
+``extra.publish_expiry``                        ``publish_expiry`` (seconds)
+``extra.region_name`` (or ``extra.region``)     ``region``
+``extra.verify`` (false, or a CA bundle path)   ``verify``
+``extra.addressing_style``                      ``addressing_style`` (auto, path, virtual)
+``schema``                                      not used (a warning names it)
+==============================================  ==========================================
 
 ``extra.aws_conn_id`` names an ``aws`` connection to take the endpoint, credentials, region and
 role from (see :mod:`dtool_s3_airflow._aws`); the fields set here win over it.
@@ -33,15 +40,16 @@ from urllib.parse import urlsplit
 from airflow.sdk import Connection
 
 import dtool_s3_core
-from dtool_s3_core.config import endpoint_problem
+from dtool_s3_core.config import endpoint_problem, parse_verify, valid_region, verify_problem
 from dtool_s3_core.errors import ConfigurationError, redact_url
 
-from .provider_info import CONN_FIELDS
+from .provider_info import CONN_FIELDS, CONN_TYPE
 
 log = logging.getLogger(__name__)
 
-#: The form's fields, and endpoint_url (the amazon provider's name for the endpoint).
-EXTRA_KEYS = frozenset({"endpoint_url", *CONN_FIELDS})
+#: The form's fields, endpoint_url (the amazon provider's name for the endpoint) and region (the
+#: first name of region_name).
+EXTRA_KEYS = frozenset({"endpoint_url", "region", *CONN_FIELDS})
 ADDRESSING_STYLES = ("auto", "path", "virtual")
 _CREDENTIALS = ("access_key_id", "secret_access_key", "session_token")
 
@@ -58,6 +66,7 @@ class ConnectionSettings:
     dataset_prefix: str | None = None
     publish_expiry: int | None = None
     region: str | None = None
+    verify: bool | str | None = None
     addressing_style: str | None = None
     profile: str | None = None
 
@@ -71,8 +80,15 @@ class ConnectionSettings:
         :raises ConfigurationError: for half-given credentials or malformed extra values
         """
         conn_id = conn.conn_id
+        refuse_unreadable_uri(conn)
         extra = conn.extra_dejson if extra is None else extra
         warn_unknown(conn_id, extra, EXTRA_KEYS)
+        if text(conn.schema):
+            log.warning(
+                "connection %r: ignoring its schema (the path of its URI): name buckets in the "
+                "tasks' s3:// URIs, and a key prefix in extra dataset_prefix",
+                conn_id,
+            )
         login, password = text(conn.login), text(conn.password)
         if bool(login) != bool(password):
             given, missing = ("login", "password") if login else ("password", "login")
@@ -89,7 +105,8 @@ class ConnectionSettings:
             session_token=text(extra.get("session_token")),
             dataset_prefix=text(extra.get("dataset_prefix")),
             publish_expiry=seconds(conn_id, extra.get("publish_expiry")),
-            region=text(extra.get("region")),
+            region=region(conn_id, extra, "region_name", "region"),
+            verify=verify(conn_id, extra.get("verify")),
             addressing_style=addressing_style(conn_id, extra.get("addressing_style")),
         )
 
@@ -194,6 +211,65 @@ def endpoint(conn_id: str, host: str | None, port: int | None) -> str | None:
             "connection's endpoint_url extra, or its host and port"
         )
     return url.rstrip("/")
+
+
+def refuse_unreadable_uri(conn: Connection) -> None:
+    """Refuse what Airflow makes of a URI whose scheme it cannot parse (``dtool_s3://...``).
+
+    Such a URI has no scheme for :func:`urllib.parse.urlsplit`, so Airflow keeps no type, host or
+    credentials and puts the whole text in the schema; without this the tasks would run with
+    dtool's defaults. The schema holds the secret, so it is not quoted.
+    """
+    if not conn.conn_type and "//" in (conn.schema or ""):
+        raise ConfigurationError(
+            f"connection {conn.conn_id!r} is a URI Airflow cannot read (a URI scheme cannot "
+            "contain '_', as in dtool_s3://), so all its fields were lost: write it as "
+            f"{CONN_TYPE}://KEY:SECRET@HOST:PORT ({CONN_TYPE}://http://KEY:SECRET@HOST:PORT for "
+            f'plain HTTP), or as JSON with "conn_type": "{CONN_TYPE}"'
+        )
+
+
+def region(conn_id: str, extra: Mapping[str, Any], *names: str) -> str | None:
+    """The region in the first of the extra fields ``names`` that is set.
+
+    :raises ConfigurationError: if two of them disagree, or for a region botocore cannot use
+    """
+    given = {name: text(extra.get(name)) for name in names if text(extra.get(name))}
+    if len(set(given.values())) > 1:
+        raise ConfigurationError(
+            f"connection {conn_id!r} sets {' and '.join(given)} to different regions: keep "
+            f"{names[0]} only"
+        )
+    for name, value in given.items():
+        if value is not None and not valid_region(value):
+            raise ConfigurationError(
+                f"connection {conn_id!r}: {name} must be letters, digits and inner hyphens, "
+                f"e.g. eu-west-1, got {extra.get(name)!r}: correct the connection's {name} extra"
+            )
+        return value
+    return None
+
+
+def verify(conn_id: str, value: Any) -> bool | str | None:
+    """TLS verification: True, False or a CA bundle path that exists here; None if unset.
+
+    :raises ConfigurationError: for another value or a path that is not there
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        parsed = parse_verify(value)
+    except ValueError:
+        problem: str | None = f"got {value!r}"
+    else:
+        problem = verify_problem(parsed)
+        if problem is None:
+            return parsed
+        problem = f"but {problem} (on this worker)"
+    raise ConfigurationError(
+        f"connection {conn_id!r}: verify must be true, false or the path of a CA bundle, "
+        f"{problem}: correct the connection's verify extra"
+    )
 
 
 def addressing_style(conn_id: str, value: Any) -> str | None:

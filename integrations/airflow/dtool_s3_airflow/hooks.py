@@ -1,14 +1,16 @@
 """The dtool S3 hook: every S3 and dtool call of the provider, with one connection's settings.
 
-A connection is either of type ``dtool_s3`` (see :mod:`dtool_s3_airflow.connection`) or an
-existing ``aws`` connection of the amazon provider (see :mod:`dtool_s3_airflow._aws`); a
-``dtool_s3`` connection may also name one in ``extra.aws_conn_id`` and add to it. Operators,
+A connection is either of type ``dtools3`` (or its first name ``dtool_s3``, see
+:mod:`dtool_s3_airflow.connection`) or an existing ``aws`` connection of the amazon provider (see
+:mod:`dtool_s3_airflow._aws`); a ``dtools3`` connection may also name one in
+``extra.aws_conn_id`` and add to it. Operators,
 the sensor and the trigger only template their arguments and call the methods here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
@@ -24,9 +26,10 @@ from ._aws import aws_settings
 from ._probe import probe
 from .assets import event_extra
 from .connection import ConnectionSettings, is_s3, text
-from .provider_info import UI_FIELD_BEHAVIOUR
+from .provider_info import ALIAS_CONN_TYPE, ALIAS_HOOK_NAME, CONN_TYPE, UI_FIELD_BEHAVIOUR
 
 DEFAULT_CONN_ID = "dtool_s3_default"
+log = logging.getLogger(__name__)
 
 #: A connection with one of (connection, its decoded extra).
 _Looked = tuple[Connection, Mapping[str, Any]]
@@ -42,14 +45,14 @@ def settings_of(own: _Looked, linked: _Looked | None = None) -> ConnectionSettin
 
 
 class DtoolS3Hook(BaseHook):
-    """Access dtool datasets in S3 with the settings of one ``dtool_s3`` or ``aws`` connection.
+    """Access dtool datasets in S3 with the settings of one ``dtools3`` or ``aws`` connection.
 
     :param dtool_s3_conn_id: the Airflow connection id
     """
 
     conn_name_attr = "dtool_s3_conn_id"
     default_conn_name = DEFAULT_CONN_ID
-    conn_type = "dtool_s3"
+    conn_type = CONN_TYPE
     hook_name = "dtool S3"
 
     def __init__(self, dtool_s3_conn_id: str = DEFAULT_CONN_ID) -> None:
@@ -73,10 +76,11 @@ class DtoolS3Hook(BaseHook):
         conn = self.get_connection(self.dtool_s3_conn_id)
         own = (conn, conn.extra_dejson)
         linked_id = _linked_id(own)
-        if linked_id is None:
-            return settings_of(own)
-        linked = self.get_connection(linked_id)
-        return settings_of(own, (linked, linked.extra_dejson))
+        linked = None
+        if linked_id is not None:
+            conn = self.get_connection(linked_id)
+            linked = (conn, conn.extra_dejson)
+        return _noted(settings_of(own, linked))
 
     @classmethod
     async def for_trigger(cls, conn_id: str) -> DtoolS3Hook:
@@ -86,7 +90,7 @@ class DtoolS3Hook(BaseHook):
         linked = await _alook(linked_id) if linked_id is not None else None
         hook = cls(conn_id)
         # AssumeRole is a blocking request.
-        hook.settings = await asyncio.to_thread(settings_of, own, linked)
+        hook.settings = _noted(await asyncio.to_thread(settings_of, own, linked))
         return hook
 
     def get_conn(self) -> ConnectionSettings:
@@ -212,6 +216,25 @@ class DtoolS3Hook(BaseHook):
             return "file", urlsplit(uri).path or uri
         dataset = dtool_s3_core.open_s3(uri, config=self.s3_config(uri))
         return f"s3://{dataset.bucket}", dataset.layout.root.rstrip("/")
+
+
+class DtoolS3AliasHook(DtoolS3Hook):
+    """The same hook under the connection type's first name, ``dtool_s3``.
+
+    Airflow keys a hook by its class's ``conn_type``, so each type needs a class of its own.
+    """
+
+    conn_type = ALIAS_CONN_TYPE
+    hook_name = ALIAS_HOOK_NAME
+
+
+def _noted(settings: ConnectionSettings) -> ConnectionSettings:
+    """Log that TLS is not checked: botocore silences urllib3's warning for each request."""
+    if settings.verify is False:
+        log.warning(
+            "connection %r: TLS certificates are not verified (verify is false)", settings.conn_id
+        )
+    return settings
 
 
 def _linked_id(own: _Looked) -> str | None:

@@ -1,6 +1,8 @@
 """Operators: create, copy, freeze, publish and list dtool datasets.
 
-Every location and connection id is a template field. Each operator returns something small for
+Every parameter a task may want to compute (locations, connection ids, names, ``freeze``,
+``resume``, ``expiry``, ``limit``) is a template field; rendered values are checked when the task
+runs. Each operator returns something small for
 XCom (a URI, a URL, a bounded list of small dicts). Create, copy and freeze record an Asset event
 for the frozen dataset they produce (see :mod:`dtool_s3_airflow.assets`). Errors the user can fix
 fail the task with one line: ``AirflowException("<what> failed: <reason>")``.
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import AssetAlias, BaseOperator, Context
 
+from . import _params
 from ._errors import failures
 from .assets import DEFAULT_ASSET_ALIAS, emit, event_extra
 from .hooks import DEFAULT_CONN_ID, DtoolS3Hook
@@ -81,6 +84,7 @@ class DtoolS3CreateDatasetOperator(_AssetEmittingOperator):
         "source_dir",
         "files",
         "readme",
+        "freeze",
         "creator_username",
         "dtool_s3_conn_id",
     )
@@ -95,7 +99,7 @@ class DtoolS3CreateDatasetOperator(_AssetEmittingOperator):
         source_dir: str | None = None,
         files: Mapping[str, str] | None = None,
         readme: str | Mapping[str, Any] | None = None,
-        freeze: bool = True,
+        freeze: bool | str = True,
         creator_username: str | None = None,
         dtool_s3_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
@@ -116,18 +120,19 @@ class DtoolS3CreateDatasetOperator(_AssetEmittingOperator):
             f"(connection {self.dtool_s3_conn_id!r})"
         )
         with failures(what):
+            freeze = _params.flag("freeze", self.freeze)
             uri = self.hook.create_dataset(
                 self.name,
                 self.base_uri,
                 source_dir=self.source_dir,
                 files=self.files,
                 readme=self.readme,
-                freeze=self.freeze,
+                freeze=freeze,
                 creator_username=self.creator_username,
             )
             sources = [self.source_dir] if self.source_dir else []
             self._lineage = ([*sources, *(self.files or {}).values()], [uri])
-            if not self.freeze:
+            if not freeze:
                 self.log.info("created proto dataset %s (not frozen, no Asset event)", uri)
                 return uri
             extra = self.hook.dataset_facts(uri)
@@ -152,6 +157,7 @@ class DtoolS3CopyOperator(_AssetEmittingOperator):
         "dest_base_uri",
         "source_conn_id",
         "dest_conn_id",
+        "resume",
     )
     ui_color = "#9ecae1"
 
@@ -162,7 +168,7 @@ class DtoolS3CopyOperator(_AssetEmittingOperator):
         dest_base_uri: str,
         source_conn_id: str = DEFAULT_CONN_ID,
         dest_conn_id: str | None = None,
-        resume: bool = False,
+        resume: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -186,8 +192,9 @@ class DtoolS3CopyOperator(_AssetEmittingOperator):
             f"(connections {self.source_conn_id!r} -> {self.dest_hook.dtool_s3_conn_id!r})"
         )
         with failures(what):
+            resume = _params.flag("resume", self.resume)
             result = self.hook.copy(
-                self.source_uri, self.dest_base_uri, self.dest_hook, resume=self.resume
+                self.source_uri, self.dest_base_uri, self.dest_hook, resume=resume
             )
         self._lineage = ([self.source_uri], [result.uri])
         self.log.info(
@@ -245,13 +252,13 @@ class DtoolS3PublishOperator(_DtoolS3Operator):
                    ACLs and the URL never expires
     """
 
-    template_fields: Sequence[str] = ("uri", "dtool_s3_conn_id")
+    template_fields: Sequence[str] = ("uri", "expiry", "dtool_s3_conn_id")
 
     def __init__(
         self,
         *,
         uri: str,
-        expiry: int | None = None,
+        expiry: int | str | None = None,
         dtool_s3_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -262,7 +269,7 @@ class DtoolS3PublishOperator(_DtoolS3Operator):
 
     def execute(self, context: Context) -> str:
         with failures(f"publishing {self.uri} (connection {self.dtool_s3_conn_id!r})"):
-            url = self.hook.publish_dataset(self.uri, self.expiry)
+            url = self.hook.publish_dataset(self.uri, _params.expiry(self.expiry))
         # Publishing reads the dataset; what it writes (ACLs, the HTTP manifest) is no new data.
         self._lineage = ([self.uri], [])
         # A presigned URL is a bearer token for the dataset: keep its query out of the log.
@@ -280,18 +287,19 @@ class DtoolS3ListOperator(_DtoolS3Operator):
     :param limit: the most datasets returned (a warning says how many were left out)
     """
 
-    template_fields: Sequence[str] = ("base_uri", "dtool_s3_conn_id")
+    template_fields: Sequence[str] = ("base_uri", "limit", "dtool_s3_conn_id")
 
     def __init__(
         self,
         *,
         base_uri: str,
-        limit: int = DEFAULT_LIST_LIMIT,
+        limit: int | str = DEFAULT_LIST_LIMIT,
         dtool_s3_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if limit < 1:
+        # A literal is checked when the DAG is parsed; a template when the task runs.
+        if isinstance(limit, int) and limit < 1:
             raise ValueError(f"{self.task_id}: limit must be at least 1, got {limit}")
         self.base_uri = base_uri
         self.limit = limit
@@ -299,14 +307,15 @@ class DtoolS3ListOperator(_DtoolS3Operator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         with failures(f"listing {self.base_uri} (connection {self.dtool_s3_conn_id!r})"):
+            limit = _params.whole_number("limit", self.limit, 1)
             infos = self.hook.list_datasets(self.base_uri)
         infos.sort(key=lambda info: info.created_at or 0.0, reverse=True)
-        if len(infos) > self.limit:
+        if len(infos) > limit:
             self.log.warning(
                 "%s holds %d datasets; returning the newest %d (raise limit for more)",
                 self.base_uri,
                 len(infos),
-                self.limit,
+                limit,
             )
         listing = [{key: info.as_dict()[key] for key in LIST_FIELDS} for info in infos]
-        return listing[: self.limit]
+        return listing[:limit]

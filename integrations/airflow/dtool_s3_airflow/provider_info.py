@@ -27,7 +27,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "lifetime of presigned URLs made by publish; empty: public-read ACLs",
         "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 7 * 24 * 3600},
     },
-    "region": _text("Region", "S3 region, e.g. eu-west-1"),
+    "region_name": _text("Region", "S3 region, e.g. eu-west-1 (the amazon provider's name)"),
+    "verify": _text(
+        "Verify TLS",
+        "false to skip the certificate check, or the path of a CA bundle on the workers "
+        "(default: the system's trust store, or AWS_CA_BUNDLE)",
+    ),
     "addressing_style": _text(
         "Addressing style",
         "path, virtual or auto (default: path with an endpoint, else auto)",
@@ -57,6 +62,24 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 
+#: The connection type: no "_" (not allowed in a URI scheme, so Airflow warns about it and cannot
+#: read a ``dtool_s3://`` URI) and no "-" (Airflow turns it into "_").
+CONN_TYPE = "dtools3"
+#: The type's first name, kept so that existing connections keep working.
+ALIAS_CONN_TYPE = "dtool_s3"
+ALIAS_HOOK_NAME = "dtool S3 (old type name dtool_s3: prefer dtools3)"
+
+
+def _connection_type(conn_type: str, hook: str, name: str) -> dict[str, Any]:
+    return {
+        "connection-type": conn_type,
+        "hook-class-name": f"dtool_s3_airflow.hooks.{hook}",
+        "hook-name": name,
+        "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+        "conn-fields": CONN_FIELDS,
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "dtool-s3-core",
@@ -64,13 +87,8 @@ def get_provider_info() -> dict[str, Any]:
         "description": "dtool datasets in S3-compatible object storage.",
         "versions": [__version__],
         "connection-types": [
-            {
-                "connection-type": "dtool_s3",
-                "hook-class-name": "dtool_s3_airflow.hooks.DtoolS3Hook",
-                "hook-name": "dtool S3",
-                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
-                "conn-fields": CONN_FIELDS,
-            }
+            _connection_type(CONN_TYPE, "DtoolS3Hook", "dtool S3"),
+            _connection_type(ALIAS_CONN_TYPE, "DtoolS3AliasHook", ALIAS_HOOK_NAME),
         ],
         "triggers": [
             {

@@ -67,7 +67,7 @@ def airflow_home() -> Iterator[Path]:
 def connection(server: Any, **extra: Any) -> str:
     return json.dumps(
         {
-            "conn_type": "dtool_s3",
+            "conn_type": "dtools3",
             "host": server.endpoint_url,
             "login": server.access_key,
             "password": server.secret_key,

@@ -1,6 +1,6 @@
 """Instrument run -> archive -> off-site copy -> published for collaborators.
 
-An Airflow DAG using every dtool S3 operator. It needs two ``dtool_s3`` connections,
+An Airflow DAG using every dtool S3 operator. It needs two ``dtools3`` connections,
 ``archive_s3`` and ``offsite_s3``; ``example/run.py`` runs it against loopback servers.
 """
 
