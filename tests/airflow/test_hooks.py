@@ -18,9 +18,10 @@ from dtool_s3_airflow.hooks import DtoolS3Hook
 from dtool_s3_airflow.provider_info import get_provider_info
 from dtool_s3_airflow.triggers import DtoolS3DatasetTrigger
 
-from dtool_s3_core import resolve_config
-from dtool_s3_core.errors import ConfigurationError
+from dtool_s3_core import list_datasets, override, resolve_config
+from dtool_s3_core.errors import ConfigurationError, EndpointUnreachable
 from tests.airflow.conftest import CANARY
+from tests.support.servers import free_port
 
 
 def settings(extra: dict[str, Any] | None = None, **fields: Any) -> ConnectionSettings:
@@ -272,3 +273,20 @@ def test_trigger_serializes_the_connection_id_only() -> None:
         "poke_interval": 5.0,
     }
     assert DtoolS3DatasetTrigger(**kwargs).serialize() == (path, kwargs)
+
+
+def test_hints_name_the_connection_fields_a_value_came_from() -> None:
+    closed = free_port()
+    got = settings(host=f"http://127.0.0.1:{closed}", login="key-id", password=CANARY)
+    with got.applied_to("s3://hinted"), override(None, max_attempts=1):
+        with pytest.raises(EndpointUnreachable) as unreachable:
+            list(list_datasets("s3://hinted"))
+        config = resolve_config("hinted")
+    assert str(unreachable.value) == (
+        f"cannot reach http://127.0.0.1:{closed} for bucket 'hinted': check host and port (or "
+        "extra endpoint_url) of Airflow connection 'c' and your network"
+    )
+    assert config.where_set("access_key_id", "secret_access_key") == (
+        "login and password of Airflow connection 'c'"
+    )
+    assert CANARY not in str(unreachable.value)

@@ -13,8 +13,10 @@ from snakemake_storage_plugin_dtool.query import (
 )
 from snakemake_storage_plugin_dtool.settings import core_overrides
 
-from dtool_s3_core.errors import ConfigurationError
+from dtool_s3_core import list_datasets, override
+from dtool_s3_core.errors import ConfigurationError, EndpointUnreachable
 from dtool_s3_core.snakemake import RemoteProvider
+from tests.support.servers import free_port
 
 
 @pytest.mark.parametrize(
@@ -67,12 +69,19 @@ def test_settings_map_to_core_overrides_and_hide_secrets() -> None:
     settings = StorageProviderSettings(
         endpoint_url="http://127.0.0.1:9", access_key="AK", secret_key="CANARY-SECRET", retries="3"
     )
-    assert core_overrides(settings) == {
+    overrides = core_overrides(settings)
+    origins = overrides.pop("origins")
+    assert overrides == {
         "endpoint_url": "http://127.0.0.1:9",
         "access_key_id": "AK",
         "secret_access_key": "CANARY-SECRET",
         "max_attempts": "3",
     }
+    # Hints name the plugin's own settings.
+    assert str(origins["secret_access_key"]) == (
+        "--storage-dtool-secret-key (or SNAKEMAKE_STORAGE_DTOOL_SECRET_KEY)"
+    )
+    assert set(origins) == set(overrides)
     assert "CANARY-SECRET" not in repr(settings)
     assert core_overrides(None) == {}
 
@@ -90,3 +99,20 @@ def test_helper_keeps_flags_when_it_rewrites_uris() -> None:
     query = RemoteProvider()._query(directory("s3://bucket/ds/out"))
     assert query == "dtool://bucket/ds/out"
     assert is_flagged(query, "directory")
+
+
+def test_hints_name_the_plugin_setting_a_value_came_from() -> None:
+    closed = free_port()
+    settings = StorageProviderSettings(
+        endpoint_url=f"http://127.0.0.1:{closed}", access_key="AK", secret_key="CANARY-SECRET"
+    )
+    with (
+        override(None, **core_overrides(settings)),
+        override(None, max_attempts=1),
+        pytest.raises(EndpointUnreachable) as unreachable,
+    ):
+        list(list_datasets("s3://hinted"))
+    assert str(unreachable.value) == (
+        f"cannot reach http://127.0.0.1:{closed} for bucket 'hinted': check "
+        "--storage-dtool-endpoint-url (or SNAKEMAKE_STORAGE_DTOOL_ENDPOINT_URL) and your network"
+    )

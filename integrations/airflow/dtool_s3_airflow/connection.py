@@ -40,7 +40,13 @@ from urllib.parse import urlsplit
 from airflow.sdk import Connection
 
 import dtool_s3_core
-from dtool_s3_core.config import endpoint_problem, parse_verify, valid_region, verify_problem
+from dtool_s3_core.config import (
+    Origin,
+    endpoint_problem,
+    parse_verify,
+    valid_region,
+    verify_problem,
+)
 from dtool_s3_core.errors import ConfigurationError, redact_url
 
 from .provider_info import CONN_FIELDS, CONN_TYPE
@@ -52,6 +58,19 @@ log = logging.getLogger(__name__)
 EXTRA_KEYS = frozenset({"endpoint_url", "region", *CONN_FIELDS})
 ADDRESSING_STYLES = ("auto", "path", "virtual")
 _CREDENTIALS = ("access_key_id", "secret_access_key", "session_token")
+#: Each setting's field in the connection, as hints of errors name it.
+_FIELD_NAMES = {
+    "endpoint_url": "host and port (or extra endpoint_url)",
+    "access_key_id": "login",
+    "secret_access_key": "password",
+    "session_token": "extra session_token",
+    "dataset_prefix": "extra dataset_prefix",
+    "publish_expiry": "extra publish_expiry",
+    "region": "extra region_name",
+    "verify": "extra verify",
+    "addressing_style": "extra addressing_style",
+    "profile": "profile of its aws_conn_id connection",
+}
 
 
 @dataclass(frozen=True)
@@ -129,6 +148,16 @@ class ConnectionSettings:
         """Return the keyword arguments for :func:`dtool_s3_core.override` (unset ones as None)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "conn_id"}
 
+    def origins(self) -> dict[str, Origin]:
+        """Where each set value is in the connection, for the hints of errors (issue 20: a hint
+        names the setting where it came from, not a DTOOL_S3_* key the user never set)."""
+        place = f"Airflow connection '{self.conn_id}'"
+        return {
+            name: Origin(_FIELD_NAMES[name], place, "of")
+            for name, value in self.overrides().items()
+            if value is not None
+        }
+
     @contextmanager
     def applied_to(self, *locations: str, **settings: Any) -> Iterator[None]:
         """Apply these settings (plus ``settings``) to the buckets of the ``s3://`` locations.
@@ -139,13 +168,15 @@ class ConnectionSettings:
         with ExitStack() as stack:
             for bucket in buckets_of(locations):
                 stack.enter_context(
-                    dtool_s3_core.override(bucket, **{**self.overrides(), **settings})
+                    dtool_s3_core.override(
+                        bucket, origins=self.origins(), **{**self.overrides(), **settings}
+                    )
                 )
             yield
 
     def config(self, bucket: str) -> dtool_s3_core.S3Config:
         """Resolve the full configuration of ``bucket`` with these settings on top."""
-        with dtool_s3_core.override(bucket, **self.overrides()):
+        with dtool_s3_core.override(bucket, origins=self.origins(), **self.overrides()):
             return dtool_s3_core.resolve_config(bucket)
 
 

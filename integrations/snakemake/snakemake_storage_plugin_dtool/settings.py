@@ -13,7 +13,7 @@ from typing import Any
 from snakemake_interface_storage_plugins.settings import StorageProviderSettingsBase
 
 from dtool_s3_core import check_dataset_name
-from dtool_s3_core.config import endpoint_problem
+from dtool_s3_core.config import Origin, endpoint_problem
 from dtool_s3_core.errors import ConfigurationError, redact_url
 
 
@@ -82,7 +82,18 @@ def core_overrides(settings: StorageProviderSettings | None) -> dict[str, Any]:
         return {}
     values = {core: getattr(settings, name, None) for name, core in _CORE_FIELDS.items()}
     _check_endpoint(values.get("endpoint_url"))
-    return {name: value for name, value in values.items() if value not in (None, "")}
+    given = {name: value for name, value in values.items() if value not in (None, "")}
+    if not given:
+        return {}
+    # Hints of errors name the plugin's setting, not a DTOOL_S3_* key the user never set.
+    plugin_names = {core: name for name, core in _CORE_FIELDS.items()}
+    origins = {core: _origin(plugin_names[core]) for core in given}
+    return {**given, "origins": origins}
+
+
+def _origin(name: str) -> Origin:
+    flag = name.replace("_", "-")
+    return Origin(f"--storage-dtool-{flag} (or SNAKEMAKE_STORAGE_DTOOL_{name.upper()})")
 
 
 def _check_endpoint(url: str | None) -> None:
