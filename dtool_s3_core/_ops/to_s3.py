@@ -274,7 +274,7 @@ def _relay(
 
         write_parts(dest.client, key, metadata, read, budget, moved, before_completing)
 
-    retrying(attempt, source.config.max_attempts, source.where(src_key))
+    retrying(attempt, source.config, source.where(src_key))
     dest.inventory.learn(entry.relpath, entry.md5)
 
 

@@ -246,7 +246,8 @@ class S3Client:
             where = object_url(self.bucket, key)
             attempts = self.config.max_attempts
             cause = type(exc).__name__
-            raise connection_broke(f"{name} on", where, attempts, cause) from exc
+            setting = self.config.where_set("max_attempts")
+            raise connection_broke(f"{name} on", where, attempts, cause, setting) from exc
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, self.config, key) from exc
         return response
@@ -277,7 +278,7 @@ class S3Client:
                 stream.close()
             return body, response.get("Metadata", {})
 
-        return retrying(fetch, self.config.max_attempts, object_url(self.bucket, key))
+        return retrying(fetch, self.config, object_url(self.bucket, key))
 
     def put_bytes(self, key: str, body: bytes, metadata: dict[str, str] | None = None) -> None:
         """Store a small object with Content-MD5, so the server verifies what it received."""

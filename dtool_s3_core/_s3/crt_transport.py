@@ -311,7 +311,9 @@ class CrtEngine:
             # Connected, then cut off on every attempt: not an unreachable endpoint.
             verb = "reading" if operation == "GetObject" else "sending"
             where = object_url(self.bucket, key)
-            return connection_broke(verb, where, self.config.max_attempts, name)
+            return connection_broke(
+                verb, where, self.config.max_attempts, name, self.config.where_set("max_attempts")
+            )
         cause: Exception = exc
         if "TLS" in name:
             cause = SSLError(endpoint_url=self._endpoint, error=getattr(exc, "message", name))

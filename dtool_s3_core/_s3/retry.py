@@ -23,6 +23,7 @@ from botocore.exceptions import (
 )
 
 from .. import errors
+from ..config import S3Config
 from .translate import connection_broke
 
 logger = logging.getLogger(__name__)
@@ -50,12 +51,13 @@ def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(20.0, 0.1 * 2**attempt)))
 
 
-def retrying(fn: Callable[[], T], max_attempts: int, what: str) -> T:
+def retrying(fn: Callable[[], T], config: S3Config, what: str) -> T:
     """Call ``fn`` again when reading a response body fails midway (reset, truncation, timeout).
 
     Botocore retries a request until its headers arrive; a body that breaks afterwards surfaces
-    here, and waits :func:`backoff` between attempts.
+    here, and waits :func:`backoff` between attempts, ``config.max_attempts`` attempts in all.
     """
+    max_attempts = config.max_attempts
     for attempt in range(1, max_attempts + 1):
         try:
             return fn()
@@ -65,7 +67,8 @@ def retrying(fn: Callable[[], T], max_attempts: int, what: str) -> T:
                 raise
             if attempt == max_attempts:
                 cause = type(exc).__name__
-                raise connection_broke("reading", what, max_attempts, cause) from exc
+                setting = config.where_set("max_attempts")
+                raise connection_broke("reading", what, max_attempts, cause, setting) from exc
             logger.info("retrying %s after %s (attempt %d)", what, type(exc).__name__, attempt)
             backoff(attempt)
     raise AssertionError("unreachable")

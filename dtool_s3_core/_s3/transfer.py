@@ -142,7 +142,7 @@ def download(
             raise
         return target
 
-    return retrying(attempt, client.config.max_attempts, where)
+    return retrying(attempt, client.config, where)
 
 
 def temporary_file(directory: Path, *, private: bool = True) -> tuple[int, str]:
@@ -220,7 +220,7 @@ def hash_object(client: S3Client, key: str, on_bytes: OnBytes | None = None) -> 
             chunks = iter(partial(body.read, CHUNK), b"")
             return md5_of_chunks(chunks, hashed)
 
-    return retrying(attempt, client.config.max_attempts, where)
+    return retrying(attempt, client.config, where)
 
 
 def check_content(

@@ -215,13 +215,16 @@ def skew_times_of(body: bytes | None) -> dict[str, str]:
     return {name: text.strip() for name, text in found.items() if text and text.strip()}
 
 
-def connection_broke(verb: str, where: str, attempts: int, cause: str) -> errors.TransferFailed:
-    """A connection was made and then cut off, on every one of ``attempts`` attempts."""
+def connection_broke(
+    verb: str, where: str, attempts: int, cause: str, setting: str
+) -> errors.TransferFailed:
+    """A connection was made and then cut off, on every one of ``attempts`` attempts;
+    ``setting`` names the attempts setting where it was set."""
     how = "once (" if attempts == 1 else f"{attempts} times ("
     broke = "broke" if attempts == 1 else "keeps breaking"
     return errors.TransferFailed(
         f"{verb} {where} failed {how}{cause}): the connection {broke}; check the network and "
-        "the server, or raise DTOOL_S3_MAX_ATTEMPTS"
+        f"the server, or raise {setting}"
     )
 
 

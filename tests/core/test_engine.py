@@ -304,7 +304,8 @@ def test_a_body_cut_on_every_attempt_is_one_line(
                 transfer.download(client, "item", target, hashlib.md5(data).hexdigest(), size)
             assert re.fullmatch(
                 rf"reading s3://{bucket}/item failed 2 times \(\w+\): the connection keeps "
-                "breaking; check the network and the server, or raise DTOOL_S3_MAX_ATTEMPTS",
+                "breaking; check the network and the server, or raise "
+                rf"DTOOL_S3_MAX_ATTEMPTS_{bucket}",
                 str(cut.value),
             ), str(cut.value)
             assert list(target.parent.iterdir()) == []

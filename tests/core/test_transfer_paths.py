@@ -80,6 +80,6 @@ def test_a_request_cut_off_on_every_attempt_is_one_line(
     assert re.fullmatch(
         rf"Error: CreateMultipartUpload on s3://{bucket}/[0-9a-f-]{{36}}/data/[0-9a-f]{{40}} "
         r"failed 2 times \(ConnectionClosedError\): the connection keeps breaking; check the "
-        r"network and the server, or raise DTOOL_S3_MAX_ATTEMPTS",
+        r"network and the server, or raise DTOOL_S3_MAX_ATTEMPTS in the environment",
         result.stderr.strip(),
     ), result.stderr
