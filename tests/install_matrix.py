@@ -38,6 +38,8 @@ DROP_REGISTRATION = (
     "import importlib.metadata as m; "
     "[f.locate().unlink() for f in m.files('dtool-s3') if f.name == 'entry_points.txt']"
 )
+#: Backtracking without constraints takes minutes ([airflow]); a hang must not use up CI's time.
+PIP_TIMEOUT = 1200
 _COMMAND = re.compile(r"^  (\S+)")
 _PIP_NOISE = "WARNING: Location"
 
@@ -122,13 +124,18 @@ def pip_install(venv: Path, *requirements: str) -> float:
     log = venv.parent / f"{venv.name}.pip.log"
     started = time.monotonic()
     with log.open("a") as out:
-        result = subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", *requirements],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=pip_env(),
-            check=False,
-        )
+        try:
+            result = subprocess.run(
+                [str(venv / "bin" / "python"), "-m", "pip", "install", *requirements],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=pip_env(),
+                timeout=PIP_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            wanted = " ".join(requirements)
+            raise Failed(f"pip install {wanted} took over {PIP_TIMEOUT} s") from None
     if result.returncode != 0:
         lines = [line for line in log.read_text().splitlines() if not line.startswith(_PIP_NOISE)]
         raise Failed(f"pip install {' '.join(requirements)} failed:\n" + "\n".join(lines[-20:]))
