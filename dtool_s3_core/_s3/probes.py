@@ -57,7 +57,7 @@ class Shown:
 
 @dataclass(frozen=True)
 class Check:
-    """One check: ``status`` is OK, FAIL or SKIP; ``text`` says what was found or the fix."""
+    """One check: ``status`` is OK, WARN, FAIL or SKIP; ``text`` says what was found or the fix."""
 
     status: str
     name: str
