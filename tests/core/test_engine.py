@@ -197,7 +197,8 @@ def test_config_refuses_an_unknown_engine(bucket: str) -> None:
     with override(bucket, engine="fast"), pytest.raises(errors.ConfigurationError) as refused:
         resolve_config(bucket)
     assert str(refused.value) == (
-        f"DTOOL_S3_ENGINE for bucket '{bucket}' must be crt or botocore, got 'fast'"
+        f"engine of dtool_s3_core.override() for bucket '{bucket}' must be crt or botocore, "
+        "got 'fast'"
     )
 
 
@@ -267,7 +268,8 @@ def test_a_server_that_stops_answering_is_one_line(
             transfer.download(client, "item", target, hashlib.md5(b"data").hexdigest(), 4)
         assert str(stalled.value) == (
             f"{proxy.url} stopped answering while working on s3://{bucket}/item: try again "
-            f"later, or raise DTOOL_S3_READ_TIMEOUT_{bucket} (seconds) for a slow server"
+            f"later, or raise read_timeout of dtool_s3_core.override() for bucket '{bucket}' "
+            "(seconds) for a slow server"
         )
         assert list(target.parent.iterdir()) == []
         # awscrt cannot tell a stall from a slow link: it hands the request to botocore, which
@@ -304,8 +306,8 @@ def test_a_body_cut_on_every_attempt_is_one_line(
                 transfer.download(client, "item", target, hashlib.md5(data).hexdigest(), size)
             assert re.fullmatch(
                 rf"reading s3://{bucket}/item failed 2 times \(\w+\): the connection keeps "
-                "breaking; check the network and the server, or raise "
-                rf"DTOOL_S3_MAX_ATTEMPTS_{bucket}",
+                "breaking; check the network and the server, or raise max_attempts of "
+                rf"dtool_s3_core\.override\(\) for bucket '{bucket}'",
                 str(cut.value),
             ), str(cut.value)
             assert list(target.parent.iterdir()) == []
