@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import boto3
 import pytest
 
 from dtool_s3_core import copy, create_dataset
@@ -135,14 +134,7 @@ def test_verify_per_connection_against_a_tls_server(
 ) -> None:
     server, cert = tls_server
     bucket = f"tls-{uuid.uuid4().hex[:10]}"
-    boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        region_name="us-east-1",
-        verify=str(cert),
-    ).create_bucket(Bucket=bucket)
+    server.create_bucket(bucket)
     extra: dict[str, Any] = {}
     if verify is not None:
         extra["verify"] = {"false": False, "ca-bundle": str(cert)}[verify]

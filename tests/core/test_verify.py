@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 from dtool_s3_core.config import resolve_config
@@ -27,16 +26,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3Ser
 
 @pytest.fixture
 def bucket(tls_server: tuple[S3Server, Path]) -> str:
-    server, cert = tls_server
     name = f"tls-{uuid.uuid4().hex[:10]}"
-    boto3.client(
-        "s3",
-        endpoint_url=server.endpoint_url,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        region_name="us-east-1",
-        verify=str(cert),
-    ).create_bucket(Bucket=name)
+    tls_server[0].create_bucket(name)
     return name
 
 

@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -85,6 +85,8 @@ class S3Server:
     secret_key: str = field(repr=False)
     supports_public_acl: bool
     verifies_signatures: bool
+    #: The CA bundle a client trusts for an https endpoint with a certificate of its own.
+    ca_bundle: Path | None = None
 
     def client(self) -> Any:
         """Return a new boto3 S3 client for this server."""
@@ -115,6 +117,7 @@ class S3Server:
             aws_secret_access_key=self.secret_key,
             region_name=REGION,
             config=base.merge(Config(**config)) if config else base,
+            verify=str(self.ca_bundle) if self.ca_bundle else None,
         )
 
 
@@ -245,7 +248,7 @@ def moto_tls_server(cert: Path, key: Path, host: str = "localhost") -> Iterator[
             try:
                 ready = functools.partial(_tls_answers, port, cert, host)
                 _wait_until(ready, proc, MOTO_START_TIMEOUT, f"moto TLS on {port}", log_path)
-                yield _moto_description(f"https://{host}:{port}")
+                yield replace(_moto_description(f"https://{host}:{port}"), ca_bundle=cert)
             finally:
                 _stop(proc)
     finally:
