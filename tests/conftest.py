@@ -138,13 +138,16 @@ class Dtool:
     bin_dir: Path
     env: dict[str, str] = field(default_factory=dict)
 
+    def environment(self) -> dict[str, str]:
+        """The environment its commands run in: this process's, its own, its bin first on PATH."""
+        return {**os.environ, **self.env, "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
     def run(
         self, *args: str, check: bool = True, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, **self.env, "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}"}
         result = subprocess.run(
             [str(self.bin_dir / "dtool"), *args],
-            env=env,
+            env=self.environment(),
             input=stdin,
             capture_output=True,
             text=True,

@@ -456,7 +456,7 @@ def test_full_local_disk_while_downloading(
         uri = create_dataset("big", f"s3://{bucket}", files={"big.bin": tmp_path / "big.bin"})
     before = objects(s3, bucket)
     (tmp_path / "out").mkdir()
-    env = {**os.environ, **dtool.env, "PATH": f"{dtool.bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env = dtool.environment()
     result = subprocess.run(
         [
             sys.executable,

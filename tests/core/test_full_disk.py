@@ -80,7 +80,7 @@ def grow(disk: Path) -> None:
 
 
 def with_file_size_limit(dtool: Dtool, limit: int, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **dtool.env, "PATH": f"{dtool.bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env = dtool.environment()
     wrapper = [sys.executable, "-c", _WITH_FILE_SIZE_LIMIT, str(limit)]
     return subprocess.run(
         [*wrapper, str(dtool.bin_dir / "dtool"), *args],

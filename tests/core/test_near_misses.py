@@ -8,7 +8,6 @@ or bucket leave the bucket on the AWS defaults. Errors of such a bucket then nam
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -68,7 +67,7 @@ def test_a_key_for_the_underscored_bucket_name_is_named_with_the_way_that_works(
     s3.create_bucket(hyphenated)
     shell = subprocess.run(
         ["bash", "-c", script],
-        env={**os.environ, **dtool.env, "PATH": f"{dtool.bin_dir}{os.pathsep}{os.environ['PATH']}"},
+        env=dtool.environment(),
         capture_output=True,
         text=True,
         check=False,

@@ -53,7 +53,7 @@ def slow(dtool: Dtool, s3: S3Server, tmp_path: Path) -> Iterator[tuple[Dtool, S3
 
 def on_terminal(dtool: Dtool, columns: int, *args: str, **options: Any) -> TerminalRun:
     """Run ``dtool args`` on a pseudo terminal ``columns`` wide (see :func:`run_on_terminal`)."""
-    env = {**os.environ, **dtool.env, "PATH": f"{dtool.bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env = dtool.environment()
     return run_on_terminal([str(dtool.bin_dir / "dtool"), *args], env, columns, **options)
 
 

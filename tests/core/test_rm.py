@@ -114,7 +114,7 @@ def test_rm_deletes_a_proto_dataset_and_aborts_its_uploads(
 def run_in_pty(dtool: Dtool, answer: str, *args: str) -> tuple[int, str]:
     """Run dtool on a pseudo terminal, typing ``answer``; return its status and what it wrote."""
     leader, follower = pty.openpty()
-    env = {**os.environ, **dtool.env, "PATH": f"{dtool.bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env = dtool.environment()
     process = subprocess.Popen(
         [str(dtool.bin_dir / "dtool"), *args],
         stdin=follower,

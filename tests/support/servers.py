@@ -86,7 +86,7 @@ class S3Server:
     supports_public_acl: bool
     verifies_signatures: bool
     #: The CA bundle a client trusts for an https endpoint with a certificate of its own.
-    ca_bundle: Path | None = None
+    ca_bundle: Path | None = field(default=None, kw_only=True)
 
     def client(self) -> Any:
         """Return a new boto3 S3 client for this server."""
