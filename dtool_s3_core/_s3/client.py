@@ -292,9 +292,10 @@ class S3Client:
         forever with memory growing in every caller that collects the keys. So it stops with
         :class:`~..errors.TransferFailed` when a truncated page comes without a continuation
         token or with one the server already gave, and after :data:`MAX_LISTING_PAGES` pages or
-        :data:`MAX_LISTED_KEYS` keys.
+        :data:`MAX_LISTED_KEYS` keys. A key outside the prefix is a lie too: callers take the
+        keys for the prefix's own (``dtool s3 rm`` deletes them), so it stops the listing.
 
-        :raises TransferFailed: for a listing that cannot end (see above)
+        :raises TransferFailed: for a listing that cannot end (see above) or a key outside it
         """
         token: str | None = None
         seen: set[str] = set()
@@ -306,6 +307,11 @@ class S3Client:
             response = self.call("list_objects_v2", **params)
             pages += 1
             for entry in response.get("Contents", []):
+                if not str(entry["Key"]).startswith(prefix):
+                    raise self._listing_fault(
+                        f"answered the listing of {object_url(self.bucket, prefix)} with the key "
+                        f"{entry['Key']!r}, which is outside it"
+                    )
                 modified: datetime = entry["LastModified"]
                 keys += 1
                 yield ObjectInfo(
@@ -319,23 +325,23 @@ class S3Client:
             token = response.get("NextContinuationToken") or None
             where = object_url(self.bucket, prefix)
             if token is None:
-                raise self._endless_listing(
+                raise self._listing_fault(
                     f"answered a truncated listing of {where} without a continuation token"
                 )
             if token in seen:
-                raise self._endless_listing(
+                raise self._listing_fault(
                     f"answered page {pages} of the listing of {where} with a continuation token "
                     "it had already given"
                 )
             seen.add(token)
             if pages >= MAX_LISTING_PAGES or keys >= MAX_LISTED_KEYS:
-                raise self._endless_listing(
+                raise self._listing_fault(
                     f"has not ended the listing of {where} after {pages} pages and {keys} keys "
                     f"(the limit is {MAX_LISTING_PAGES} pages or {MAX_LISTED_KEYS} keys)",
                     " unless that prefix really holds so many objects",
                 )
 
-    def _endless_listing(self, what: str, unless: str = "") -> errors.TransferFailed:
+    def _listing_fault(self, what: str, unless: str = "") -> errors.TransferFailed:
         server = errors.redact_url(self.config.endpoint_url) or "the default AWS endpoint"
         return errors.TransferFailed(
             f"{server} {what}: the server is at fault{unless}; report it to its operator"

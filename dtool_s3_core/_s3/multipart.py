@@ -195,12 +195,22 @@ def unfinished_uploads(client: S3Client, prefix: str) -> list[tuple[str, str]]:
     """Return (key, upload id) of every multipart upload in progress under ``prefix``.
 
     :raises TransferFailed: for a listing that does not end (a truncated page without markers)
+        or that names a key outside ``prefix``
     """
     found: list[tuple[str, str]] = []
     markers: dict[str, str] = {}
     for _ in range(MAX_UPLOAD_PAGES):
         response = client.call("list_multipart_uploads", Prefix=prefix, **markers)
-        found += [(str(u["Key"]), str(u["UploadId"])) for u in response.get("Uploads", [])]
+        uploads = [(str(u["Key"]), str(u["UploadId"])) for u in response.get("Uploads", [])]
+        outside = next((key for key, _ in uploads if not key.startswith(prefix)), None)
+        if outside is not None:
+            # Aborting it would end an upload of another dataset.
+            raise errors.TransferFailed(
+                f"the server answered the listing of the uploads under "
+                f"{object_url(client.bucket, prefix)} with the key {outside!r}, which is outside "
+                "it: the server is at fault; report it to its operator"
+            )
+        found += uploads
         if not response.get("IsTruncated"):
             return found
         following = {

@@ -333,3 +333,22 @@ def test_an_upload_listing_that_does_not_end_is_one_line() -> None:
         "the server did not end its listing of the uploads under s3://b/u/: the server is at "
         "fault; report it to its operator"
     )
+
+
+class ForeignUploads:
+    """A server that answers a listing of the uploads under a prefix with one outside it."""
+
+    bucket = "b"
+
+    def call(self, operation: str, **params: object) -> dict[str, object]:
+        assert operation == "list_multipart_uploads"
+        return {"Uploads": [{"Key": "other/data/x", "UploadId": "1"}], "IsTruncated": False}
+
+
+def test_an_upload_outside_the_dataset_is_not_aborted() -> None:
+    with pytest.raises(TransferFailed) as info:
+        unfinished_uploads(ForeignUploads(), "u/")  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "the server answered the listing of the uploads under s3://b/u/ with the key "
+        "'other/data/x', which is outside it: the server is at fault; report it to its operator"
+    )

@@ -112,9 +112,14 @@ def hostile(request: pytest.FixtureRequest) -> Iterator[HostileS3]:
             "no-token",
             "answered a truncated listing of s3://{b}/dtool- without a continuation token",
         ),
+        (
+            "foreign-key",
+            "answered the listing of s3://{b}/dtool- with the key 'elsewhere/x', which is "
+            "outside it",
+        ),
     ],
     indirect=["hostile"],
-    ids=["same-token", "no-token"],
+    ids=["same-token", "no-token", "foreign-key"],
 )
 def test_an_endless_listing_is_one_line(cli: Dtool, hostile: HostileS3, what: str) -> None:
     endpoint = with_password(hostile.endpoint_url)

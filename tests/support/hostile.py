@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
-MODES = ("same-token", "no-token", "fresh-token", "skewed", "slow")
+MODES = ("same-token", "no-token", "fresh-token", "foreign-key", "skewed", "slow")
 #: How often a ``slow`` server moves a piece of a body.
 TICK = 0.05
 #: How far ahead of this machine the ``skewed`` server says its clock is.
@@ -122,7 +122,11 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "skewed":
             self.hostile.count("skewed")
             self._skewed()
-        elif mode.endswith("-token") and self.command == "GET" and query.get("list-type") == ["2"]:
+        elif (
+            mode in ("same-token", "no-token", "fresh-token", "foreign-key")
+            and self.command == "GET"
+            and query.get("list-type") == ["2"]
+        ):
             self.hostile.count("ListObjectsV2")
             self._endless_page(target.path.strip("/"), query)
         elif self.hostile.upstream is not None:
@@ -169,14 +173,18 @@ class _Handler(BaseHTTPRequestHandler):
             "same-token": "always-the-same",
             "no-token": "",
             "fresh-token": f"page-{page}",
+            "foreign-key": "",
         }[self.hostile.mode]
-        # One foreign key a page: listings skip it, and the pages are not empty.
-        key = f"{prefix}hostile-{page}"
+        # One foreign key a page: listings skip it, and the pages are not empty. "foreign-key"
+        # answers one last page with a key outside the prefix asked for.
+        foreign = self.hostile.mode == "foreign-key"
+        key = "elsewhere/x" if foreign else f"{prefix}hostile-{page}"
+        truncated = "false" if foreign else "true"
         xml = (
             '<?xml version="1.0" encoding="UTF-8"?>'
             '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
             f"<Name>{escape(bucket)}</Name><Prefix>{escape(prefix)}</Prefix>"
-            "<KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>"
+            f"<KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>{truncated}</IsTruncated>"
             + (f"<ContinuationToken>{escape(given)}</ContinuationToken>" if given else "")
             + (f"<NextContinuationToken>{token}</NextContinuationToken>" if token else "")
             + f"<Contents><Key>{escape(key)}</Key>"
